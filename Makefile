@@ -1,0 +1,37 @@
+# pdfgen-pipeline — the two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SHARED ?= ../shared
+
+.PHONY: demo test lint bench system-deps venv clean
+
+system-deps:
+	bash scripts/install-system-deps.sh $(SYSTEM_DEPS_FLAGS)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: system-deps venv
+	$(PY) -m pdfgen_pipeline.demo
+
+test: SYSTEM_DEPS_FLAGS = --with-test
+test: system-deps venv
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: system-deps venv
+	$(PY) bench/render_c22.py --shared $(SHARED)
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,147 @@
+"""HTML book → print PDF with WeasyPrint, with exact page numbers in the contents and index.
+
+The book's three parts are laid out separately: body first (its page numbers start at 1 on a
+recto page), so the anchors' pages are known; then the front matter with those numbers written
+literally in the table of contents (roman page numbers of its own), then the index starting on
+the page after the body. The laid-out pages are joined into one document — internal links and
+bookmarks resolve across parts — and written once. No `target-counter`, so nothing is laid out
+twice.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+
+from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
+from pdfgen_pipeline.render.html import split_parts
+
+#: Image compression equivalent to the former Ghostscript /ebook step: 150 dpi, JPEG quality 80.
+PDF_OPTIONS = {"optimize_images": True, "jpeg_quality": 80, "dpi": 150}
+
+_PN = re.compile(r'<span class="pn" data-target="([^"]*)"></span>')
+_IX = re.compile(r'<span class="ix-pages" data-targets="([^"]*)">.*?</span>(?=</p>)', re.S)
+_MARGIN_CLASSES = ("nmr", "corr-date")
+_MM = 96 / 25.4  # CSS px per mm
+
+
+@dataclass
+class PdfResult:
+    """What the PDF step produced and learnt."""
+
+    pages: int
+    front_pages: int
+    body_pages: int
+    back_pages: int
+    anchor_pages: dict[str, int]  # anchor → printed page number (body and back)
+    seconds: dict[str, float] = field(default_factory=dict)
+    refused_urls: list[tuple[str, str]] = field(default_factory=list)
+    bytes: int = 0
+
+
+def fill_toc_pages(front: str, pages: dict[str, int]) -> str:
+    """Write the printed page number of each TOC target (unknown targets stay empty)."""
+    return _PN.sub(lambda m: f'<span class="pn" data-target="{m.group(1)}">{pages.get(m.group(1), "")}</span>', front)
+
+
+def fill_index_pages(back: str, pages: dict[str, int]) -> str:
+    """Replace each index entry's anchors by one link per distinct page, in page order."""
+
+    def repl(m: re.Match[str]) -> str:
+        first_on_page: dict[int, str] = {}
+        for a in m.group(1).split():
+            p = pages.get(a)
+            if p is not None and p not in first_on_page:
+                first_on_page[p] = a
+        links = ", ".join(f'<a href="#{html_lib.escape(a)}">{p}</a>' for p, a in sorted(first_on_page.items()))
+        return f'<span class="ix-pages" data-targets="{m.group(1)}">{links}</span>'
+
+    return _IX.sub(repl, back)
+
+
+def _move_margin_notes(pages) -> None:
+    """Put alinea numbers and correction dates in the outer margin: the right one on recto pages.
+
+    They are laid out in the left margin (absolutely positioned, so moving them changes no
+    other box); on right-hand pages they are translated past the right edge of the text block.
+    """
+    for page in pages:
+        page_box = page._page_box
+        if page_box.page_type.side != "right":
+            continue
+        right = page_box.content_box_x() + page_box.width
+        for box in page_box.descendants():
+            element = getattr(box, "element", None)
+            if element is None or box.element_tag != "span" or not getattr(box, "is_absolutely_positioned", None):
+                continue
+            if not box.is_absolutely_positioned():
+                continue
+            classes = (element.get("class") or "").split()
+            if not any(c in _MARGIN_CLASSES for c in classes):
+                continue
+            texts = [d for d in box.descendants() if type(d).__name__ == "TextBox"]
+            left = min((t.position_x for t in texts), default=box.position_x)
+            box.translate(dx=right + 3 * _MM - left)
+
+
+def _offset_css(first_page: int) -> CSS:
+    """Number the first page of a part `first_page` (a reset page shows the reset value)."""
+    return CSS(string=f"@page :first {{ counter-reset: page {first_page} }}")
+
+
+def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = None,
+               font_config: FontConfiguration | None = None, options: dict | None = None) -> PdfResult:
+    """Lay out the book in `html_path` and write `out_pdf`. Resources come only from `sandbox_root`."""
+    html_path = Path(html_path)
+    root = Path(sandbox_root or html_path.parent)
+    fetcher = SandboxedURLFetcher(root)
+    fonts = font_config or FontConfiguration()
+    base_url = html_path.resolve().as_uri()
+    prefix, parts, suffix = split_parts(html_path.read_text(encoding="utf-8"))
+    seconds: dict[str, float] = {}
+
+    def layout(name: str, part: str, css: list[CSS] | None = None):
+        t = time.perf_counter()
+        doc = HTML(string=prefix + part + suffix, base_url=base_url, url_fetcher=fetcher).render(
+            font_config=fonts, stylesheets=css or [])
+        seconds[f"layout_{name}"] = round(time.perf_counter() - t, 3)
+        return doc
+
+    body = layout("body", parts["body"])
+    anchor_pages = {a: i + 1 for i, p in enumerate(body.pages) for a in p.anchors}
+    n_body = len(body.pages)
+
+    back_html = fill_index_pages(parts["back"], anchor_pages)
+    has_back = 'class="index"' in back_html
+    back_pages: list = []
+    if has_back:
+        # the index starts on the page after the body; a verso start needs a leading blank recto, dropped
+        start = n_body + 1
+        lead_blank = start % 2 == 0
+        if lead_blank:
+            back_html = back_html.replace('<div class="part back">',
+                                          '<div class="part back"><div style="break-after: page"></div>', 1)
+        back = layout("back", back_html, [_offset_css(start - 1 if lead_blank else start)])
+        back_pages = back.pages[1:] if lead_blank else back.pages
+        for i, p in enumerate(back_pages):
+            for a in p.anchors:
+                anchor_pages.setdefault(a, start + i)
+
+    front = layout("front", fill_toc_pages(parts["front"], anchor_pages))
+
+    all_pages = [*front.pages, *body.pages, *back_pages]
+    _move_margin_notes([*body.pages, *back_pages])
+    combined = body.copy(all_pages)
+    t = time.perf_counter()
+    out_pdf.parent.mkdir(parents=True, exist_ok=True)
+    combined.write_pdf(out_pdf, **{**PDF_OPTIONS, **(options or {})})
+    seconds["write"] = round(time.perf_counter() - t, 3)
+    return PdfResult(pages=len(all_pages), front_pages=len(front.pages), body_pages=n_body,
+                     back_pages=len(back_pages), anchor_pages=anchor_pages, seconds=seconds,
+                     refused_urls=list(fetcher.refusals), bytes=out_pdf.stat().st_size)
