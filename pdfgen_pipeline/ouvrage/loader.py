@@ -211,11 +211,11 @@ class _DocumentReader:
             numero=self.child_text(el, "numero"), caption=self.child_text(el, "txt"),
             source=self.child_text(el, "source"), t_illustration=el.get("tIllustration", ""),
             orientation=90 if orientation == "90" else 0, interactive=el.get("interactive", "") == "oui",
-            bpn_id=el.get("bpn_id", ""), anchor=self.new_anchor("fig"))
+            bpn_id=el.get("bpn_id", ""), anchor=self.new_anchor("fig"), line=el.sourceline)
 
     def tableau(self, el: etree._Element) -> TableauRef:
         return TableauRef(numero=self.child_text(el, "numero"), caption=self.child_text(el, "txt"),
-                          bpn_id=el.get("bpn_id", ""), anchor=self.new_anchor("tab"))
+                          bpn_id=el.get("bpn_id", ""), anchor=self.new_anchor("tab"), line=el.sourceline)
 
     def alinea(self, el: etree._Element) -> Alinea:
         al = Alinea(t_maj=self.check_value(el, "tMaj", KNOWN_TMAJ), t_date=el.get("tDate", ""),

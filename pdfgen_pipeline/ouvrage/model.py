@@ -193,6 +193,7 @@ class Illustration:
     interactive: bool = False
     bpn_id: str = ""
     anchor: str = ""  # unique id in the book
+    line: int | None = None  # in the source file
 
 
 @dataclass
@@ -203,6 +204,7 @@ class TableauRef:
     caption: str = ""
     bpn_id: str = ""
     anchor: str = ""
+    line: int | None = None  # in the source file
 
 
 @dataclass

@@ -137,7 +137,7 @@ def prepare_resources(ouvrage: Ouvrage, work_dir: Path, log: GenerationLog, *, c
                 res.images[key] = FigureResource(None)
                 if path is None:
                     log.warn(Warning_("missing-image", f"illustration {f.numero} « {f.caption} »: no file in "
-                                      "illustrations/ or commun/; a placeholder is printed", doc.path))
+                                      "illustrations/ or commun/; a placeholder is printed", doc.path, f.line))
         for t in tabs:
             key = normalize_numero(t.numero)
             if key not in table_html:
@@ -151,7 +151,7 @@ def prepare_resources(ouvrage: Ouvrage, work_dir: Path, log: GenerationLog, *, c
 def _table_markup(path: Path | None, t: TableauRef, doc: Document, log: GenerationLog) -> Markup | None:
     if path is None:
         log.warn(Warning_("missing-table", f"tableau {t.numero} « {t.caption} »: no file in tableaux/ or "
-                          "commun/; a placeholder is printed", doc.path))
+                          "commun/; a placeholder is printed", doc.path, t.line))
         return None
     try:
         tables = load_table_file(path)

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pydyf
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 
@@ -90,6 +91,23 @@ def _move_margin_notes(pages) -> None:
             box.translate(dx=right + 3 * _MM - left)
 
 
+def _page_labels(front_pages: int):
+    """PDF page labels matching the printed numbers: i, ii, … for the front matter, then 1, 2, …"""
+
+    def finisher(_document, pdf: pydyf.PDF) -> None:
+        nums = pydyf.Array([0, pydyf.Dictionary({"S": "/r"})])
+        nums.extend([front_pages, pydyf.Dictionary({"S": "/D", "St": 1})])
+        pdf.catalog["PageLabels"] = pydyf.Dictionary({"Nums": nums})
+
+    return finisher
+
+
+def _blank_page(base_url: str, fonts: FontConfiguration):
+    """One empty A4 page (no running head, no number): pads the front matter to an even count."""
+    return HTML(string="<html><body></body></html>", base_url=base_url).render(
+        font_config=fonts, stylesheets=[CSS(string="@page { size: A4 }")]).pages[0]
+
+
 def _offset_css(first_page: int) -> CSS:
     """Number the first page of a part `first_page` (a reset page shows the reset value)."""
     return CSS(string=f"@page :first {{ counter-reset: page {first_page} }}")
@@ -135,13 +153,16 @@ def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = No
 
     front = layout("front", fill_toc_pages(parts["front"], anchor_pages))
 
-    all_pages = [*front.pages, *body.pages, *back_pages]
+    front_pages = list(front.pages)
+    if len(front_pages) % 2:  # page 1 of the body must be a recto in the printed book
+        front_pages.append(_blank_page(base_url, fonts))
+    all_pages = [*front_pages, *body.pages, *back_pages]
     _move_margin_notes([*body.pages, *back_pages])
     combined = body.copy(all_pages)
     t = time.perf_counter()
     out_pdf.parent.mkdir(parents=True, exist_ok=True)
-    combined.write_pdf(out_pdf, **{**PDF_OPTIONS, **(options or {})})
+    combined.write_pdf(out_pdf, finisher=_page_labels(len(front_pages)), **{**PDF_OPTIONS, **(options or {})})
     seconds["write"] = round(time.perf_counter() - t, 3)
-    return PdfResult(pages=len(all_pages), front_pages=len(front.pages), body_pages=n_body,
+    return PdfResult(pages=len(all_pages), front_pages=len(front_pages), body_pages=n_body,
                      back_pages=len(back_pages), anchor_pages=anchor_pages, seconds=seconds,
                      refused_urls=list(fetcher.refusals), bytes=out_pdf.stat().st_size)

@@ -1,0 +1,278 @@
+"""End-to-end rendering of the sample ouvrages, checked by reading the PDFs back."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import zipfile
+
+import pikepdf
+from lxml import etree
+from owslib.iso import MD_Metadata
+from PIL import Image
+
+from pdfgen_pipeline.render.book import render_ouvrage
+from pdfgen_pipeline_tests.pdfcheck import (
+    bookmarks,
+    links,
+    page_texts,
+    printed_page_numbers,
+    text_in_rect,
+    word_coverage,
+)
+
+NUMBER = re.compile(r"(\d+)\s*$")
+
+
+def _front_pages(report: dict, name: str = "document") -> int:
+    return next(d for d in report["documents"] if d["name"] == name)["front_pages"]
+
+
+def test_outputs_are_written(rendered):
+    out, _ = rendered["c99"]
+    for name in ("document.html", "document.pdf", "vignette.jpg", "OUVNAUT_IN_C99.xml", "stderr.log", "report.json"):
+        assert (out / name).is_file(), name
+    assert (out / "assets" / "book.css").is_file()
+    assert not (out / "archive.zip").exists()  # one document only
+    log = (out / "stderr.log").read_text("utf-8")
+    assert "Étape 1 sur 5" in log and "Étape 5 sur 5" in log
+
+
+def test_text_of_the_xml_is_in_the_pdf(rendered, referentiel):
+    for key in ("c99", "lf1"):
+        out, _ = rendered[key]
+        coverage, missing = word_coverage(referentiel / key / "xml" / "document.xml", out / "document.pdf")
+        assert coverage >= 0.999, (key, missing.most_common(10))
+
+
+def test_utf16_document_renders(rendered, referentiel):
+    raw = (referentiel / "g9" / "xml" / "document.xml").read_bytes()
+    assert raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+    out, _ = rendered["g9"]
+    coverage, missing = word_coverage(referentiel / "g9" / "xml" / "document.xml", out / "document.pdf")
+    assert coverage >= 0.999, missing.most_common(10)
+
+
+def test_toc_page_numbers_are_the_pages_where_titles_are_printed(rendered):
+    out, report = rendered["c99"]
+    pdf = out / "document.pdf"
+    printed = printed_page_numbers(pdf)
+    texts = page_texts(pdf)
+    front = _front_pages(report)
+    by_target: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
+    for lk in links(pdf):
+        if lk.page < front and lk.dest_page is not None:
+            by_target.setdefault((lk.page, lk.dest_page), []).append(lk.rect)
+
+    def inside(a, b):
+        return a != b and b[0] <= a[0] and b[1] <= a[1] and a[2] <= b[2] and a[3] <= b[3]
+
+    # an entry is a block link; the inline boxes inside it carry their own smaller rectangles
+    entries = [(page, dest, r) for (page, dest), rects in by_target.items()
+               for r in set(rects) if not any(inside(r, o) for o in rects)]
+    assert len(entries) >= 40
+    for page, dest, rect in entries:
+        label = " ".join(text_in_rect(pdf, page, rect).split())
+        m = NUMBER.search(label)
+        assert m, f"TOC entry without a page number: {label!r}"
+        assert printed[dest] == m.group(1), (label, dest, printed[dest])
+        title = re.sub(r"[ .]*\d+$", "", label).strip()
+        end = "".join(title.split()[-2:])  # the end of the title: long titles wrap in the TOC
+        assert end in "".join(texts[dest].split()), (title, dest)
+
+
+def test_index_page_numbers_designate_pages_with_the_term(rendered):
+    out, report = rendered["c99"]
+    pdf = out / "document.pdf"
+    printed = printed_page_numbers(pdf)
+    texts = [re.sub(r"-\s+", "-", " ".join(t.split())) for t in page_texts(pdf)]
+    doc = report["documents"][0]
+    index_pages = list(range(doc["front_pages"] + doc["body_pages"], doc["pages"]))
+    assert index_pages and all("Index" in texts[i] for i in index_pages)
+    html = (out / "document.html").read_text("utf-8")
+    terms = re.findall(r'<span class="terme">([^<]+)</span>', html)
+    assert len(terms) >= 20
+    checked = 0
+    for lk in links(pdf):
+        if lk.page not in index_pages or lk.dest_page is None:
+            continue
+        label = text_in_rect(pdf, lk.page, lk.rect).strip().rstrip(",")
+        assert label.isdigit(), label
+        assert printed[lk.dest_page] == label
+        checked += 1
+    assert checked >= len(terms)
+    # and every term of the index is on each page its entry lists (read from the PDF's index text)
+    index_text = "\n".join(page_texts(pdf)[i] for i in index_pages)
+    for term in terms:
+        from html import unescape
+
+        t = unescape(term)
+        m = re.search(re.escape(t) + r"\s+([\d, \r\n]+)", index_text)
+        assert m, f"{t} not in the index"
+        for num in re.findall(r"\d+", m.group(1)):
+            page = printed.index(num)
+            assert t in texts[page], (t, num)
+
+
+def test_bookmarks_follow_the_titles(rendered):
+    out, report = rendered["c99"]
+    marks = bookmarks(out / "document.pdf")
+    counts = report["documents"][0]["counts"]
+    titles = [m for m in marks if m[1] not in ("Table des matières", "Index")]
+    assert len(titles) == counts["titles"] == sum(counts["titles_by_level"].values())
+    assert {m[1] for m in marks} >= {"Table des matières", "Index"}
+    # levels nest like the book: chapitre 1 … ssPara 5
+    assert max(m[0] for m in marks) == 5
+    assert all(m[2] is not None for m in marks)
+    assert any(m[1].startswith("1. Renseignements généraux") for m in marks if m[0] == 1)
+
+
+def test_links_web_mail_and_internal(rendered):
+    out, _ = rendered["c99"]
+    lks = links(out / "document.pdf")
+    uris = [lk.uri for lk in lks if lk.uri]
+    assert any(u.startswith("https://www.shom.fr") for u in uris)
+    assert any(u.startswith("mailto:") for u in uris)
+    html = (out / "document.html").read_text("utf-8")
+    internal_in_body = html.count('class="lien-interne')
+    assert internal_in_body >= 3
+    assert sum(1 for lk in lks if lk.dest_page is not None) >= internal_in_body
+
+
+def test_pdf_metadata(rendered):
+    out, _ = rendered["c99"]
+    with pikepdf.open(out / "document.pdf") as pdf:
+        info = pdf.docinfo
+        assert str(info["/Title"]).startswith("Instructions nautiques C99 — De la pointe Saint-Mathieu")
+        assert "Service hydrographique" in str(info["/Author"])
+        assert "Instructions nautiques" in str(info["/Subject"])
+        assert "C99" in str(info["/Keywords"])
+        assert str(info["/CreationDate"]).startswith("D:2021")
+        assert str(pdf.Root.Lang) == "fr"
+        labels = pdf.Root.PageLabels.Nums
+        assert labels[1].S == "/r" and labels[3].S == "/D"
+
+
+def test_alinea_numbers_in_the_outer_margin(rendered):
+    import pdfplumber
+
+    out, report = rendered["c99"]
+    front = _front_pages(report)
+    with pdfplumber.open(out / "document.pdf") as pdf:
+        sides = {}
+        for i in range(front + 1, front + 7):  # body page 1 holds only the plan of the book
+            page = pdf.pages[i]
+            words = page.extract_words(extra_attrs=["size"])
+            body = [w for w in words if 9 < w["size"] < 10 and 60 < w["top"] < page.height - 60]  # 9.5pt text
+            left_edge = min(w["x0"] for w in body)
+            right_edge = max(w["x1"] for w in body)
+            nmr = [w for w in words if re.fullmatch(r"\d\d", w["text"]) and 6.5 < w["size"] < 7.5
+                   and (w["x1"] < left_edge + 1 or w["x0"] > right_edge - 1)]
+            assert nmr, i
+            printed_number = i - front + 1
+            if printed_number % 2:  # recto: right margin
+                assert all(w["x0"] > right_edge - 1 for w in nmr), i
+            else:
+                assert all(w["x1"] < left_edge + 1 for w in nmr), i
+            sides[printed_number % 2] = True
+        assert sides == {0: True, 1: True}
+
+
+def test_corrections_show_bar_and_date(rendered):
+    out, _ = rendered["c99"]
+    html = (out / "document.html").read_text("utf-8")
+    assert 'class="alinea modifie' in html
+    text = " ".join(page_texts(out / "document.pdf"))
+    dates = set(re.findall(r'<span class="corr-date">([^<]+)</span>', html))
+    assert dates and all(d in text for d in dates)
+
+
+def test_vignette_is_a_150_dpi_jpeg_of_page_one(rendered):
+    out, _ = rendered["c99"]
+    with Image.open(out / "vignette.jpg") as im:
+        assert im.format == "JPEG"
+        assert tuple(round(v) for v in im.info["dpi"]) == (150, 150)
+        assert abs(im.width - 210 / 25.4 * 150) <= 2 and abs(im.height - 297 / 25.4 * 150) <= 2
+        # page 1 is the cover: mostly white with dark title text
+        grey = im.convert("L")
+        assert grey.getextrema()[0] < 60 and sum(grey.histogram()[240:]) > 0.7 * im.width * im.height
+
+
+def test_iso_metadata_round_trips_through_owslib(rendered):
+    out, _ = rendered["c99"]
+    md = MD_Metadata(etree.parse(str(out / "OUVNAUT_IN_C99.xml")).getroot())
+    assert "De la pointe Saint-Mathieu" in md.identification[0].title
+    dates = {d.type: d.date for d in md.identification[0].date}
+    assert dates["publication"] == "2021-03-10" and dates["revision"] == "2024-01-17"
+
+
+def test_unknown_elements_are_rendered_and_warned(rendered):
+    out, report = rendered["c99"]
+    warned = [w for w in report["warnings"] if w["code"] == "unknown-element"]
+    assert {re.search(r"<(\w+)>", w["message"]).group(1) for w in warned} == {"abbr", "encadre"}
+    assert all(w["line"] for w in warned)
+    text = " ".join(" ".join(page_texts(out / "document.pdf")).split())
+    html = (out / "document.html").read_text("utf-8")
+    for snippet in re.findall(r'<div class="inconnu" data-element="encadre">([^<]{10,40})', html):
+        assert " ".join(snippet.split())[:30] in text
+
+
+def test_missing_illustration_is_a_placeholder_and_a_warning(rendered):
+    out, report = rendered["c99"]
+    missing = [w for w in report["warnings"] if w["code"] == "missing-image"]
+    assert len(missing) == 1 and "3.2.B." in missing[0]["message"] and missing[0]["line"]
+    text = " ".join(page_texts(out / "document.pdf"))
+    assert "Illustration 3.2.B. non disponible" in text
+
+
+def test_images_are_embedded(rendered):
+    out, _ = rendered["c99"]
+    html = (out / "document.html").read_text("utf-8")
+    srcs = re.findall(r'<img src="([^"]+)"', html)
+    assert len(srcs) >= 9
+    assert any(s.endswith(".svg") for s in srcs) and any(s.endswith((".png", ".jpg", ".jpeg")) for s in srcs)
+    for s in srcs:
+        assert (out / s).is_file()
+    with pikepdf.open(out / "document.pdf") as pdf:
+        images = sum(len(p.get_images()) for p in pdf.pages)
+        forms = sum(1 for p in pdf.pages for _k, x in p.resources.get("/XObject", {}).items()
+                    if x.get("/Subtype") == "/Form")
+    assert images >= 2 and forms >= 1  # raster pictures and vector (SVG → form XObject) drawings
+
+
+def test_two_documents_give_two_pdfs_and_an_archive(rendered):
+    out, report = rendered["g9"]
+    assert [d["pdf"] for d in report["documents"]] == ["document.pdf", "annexe.pdf"]
+    with zipfile.ZipFile(out / "archive.zip") as z:
+        assert sorted(z.namelist()) == ["annexe.pdf", "document.pdf"]
+        assert z.read("annexe.pdf") == (out / "annexe.pdf").read_bytes()
+
+
+def test_continuous_rendering(rendered, referentiel, tmp_path):
+    """The flag file removes chapter page breaks and TOC page numbers: compare with and without it."""
+    out, report = rendered["lf1"]
+    assert report["continuous"] is True
+    html = (out / "document.html").read_text("utf-8")
+    assert 'class="continu"' in html and 'class="pn"' not in html
+    src = tmp_path / "c99"
+    shutil.copytree(referentiel / "c99", src)
+    (src / "idocument.donottouch.xml").write_text("<donottouch/>", "utf-8")
+    cont = render_ouvrage(src, tmp_path / "out", commun_dir=referentiel / "commun")
+    paginated = rendered["c99"][1]
+    assert cont["documents"][0]["body_pages"] < paginated["documents"][0]["body_pages"]
+    toc = page_texts(tmp_path / "out" / "document.pdf")[2]
+    assert "Renseignements généraux" in toc
+    assert not re.search(r"\.\s*\d+\s*$", toc.split("Renseignements généraux")[1].splitlines()[0])
+
+
+def test_report_counts(rendered):
+    out, report = rendered["c99"]
+    data = json.loads((out / "report.json").read_text("utf-8"))
+    assert data["counts"] == report["counts"] and data["warnings"] == report["warnings"]
+    c = report["counts"]
+    assert c["titles"] == 53 and c["alineas"] == 103 and c["figures"] == 11 and c["tables"] == 2
+    assert c["index_terms"] == 39 and c["index_entries"] == 125
+    assert c["pages"] == report["documents"][0]["pages"]
+    assert {"load", "html", "pdf", "vignette", "metadata", "total"} <= set(report["seconds"])
+    assert report["warning_counts"]["missing-image"] == 1
