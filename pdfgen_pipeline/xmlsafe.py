@@ -6,6 +6,7 @@ Errors become `XmlInputError` naming the file, the line and column, and what is 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from lxml import etree
@@ -53,14 +54,32 @@ def _check_depth(root: etree._Element, file: str | Path) -> None:
         stack.extend((c, depth + 1) for c in el)
 
 
+_DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
 def _decode_check(data: bytes, file: str | Path) -> bytes:
-    """Refuse UTF-16 without BOM and declared encodings that do not match the bytes."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:3] == b"\xef\xbb\xbf":
+    """Refuse UTF-16 without BOM, and a UTF-16 declaration on bytes that are not UTF-16."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return data
     if len(data) >= 2 and (data[0] == 0) != (data[1] == 0):
         raise XmlInputError(file, "UTF-16 text without a byte-order mark (BOM): save it as UTF-8 or as "
                             "UTF-16 with BOM", 1)
+    declared = _DECLARED.match(data.lstrip(b"\xef\xbb\xbf"))
+    if declared and declared.group(1).upper().replace(b"_", b"-") in (b"UTF-16", b"UTF16", b"UTF-16LE", b"UTF-16BE"):
+        raise XmlInputError(file, f"declares encoding=\"{declared.group(1).decode()}\" but the bytes are not "
+                            "UTF-16 (no byte-order mark): fix the declaration or the encoding", 1)
     return data
+
+
+def _reason(exc: etree.XMLSyntaxError) -> str:
+    """lxml's message, on one line, without its location suffix and libxml2 jargon."""
+    msg = " ".join((exc.msg or str(exc)).split())
+    msg = msg.split(", line ")[0]
+    if "Excessive depth" in msg:
+        return f"elements nested deeper than {MAX_DEPTH} levels"
+    if "huge text node" in msg or "Huge input lookup" in msg:
+        return "a text node is larger than 10 MB"
+    return f"malformed XML: {msg}"
 
 
 def parse_xml_bytes(data: bytes, file: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> etree._ElementTree:
@@ -75,13 +94,11 @@ def parse_xml_bytes(data: bytes, file: str | Path, *, max_bytes: int = MAX_FILE_
         raise XmlInputError(file, "empty file")
     data = _decode_check(data, file)
     try:
-        tree = etree.ElementTree(etree.fromstring(data, hardened_parser(huge_tree=len(data) > 8_000_000)))
+        # huge_tree stays off: libxml2 then refuses text nodes over 10 MB and nesting over 256 levels
+        tree = etree.ElementTree(etree.fromstring(data, hardened_parser()))
     except etree.XMLSyntaxError as exc:
         line, col = exc.position if exc.position else (None, None)
-        msg = exc.msg or str(exc)
-        # lxml suffixes ", line N, column M": keep the message short, the location is ours
-        msg = msg.split(", line ")[0]
-        raise XmlInputError(file, f"malformed XML: {msg}", line, col) from None
+        raise XmlInputError(file, _reason(exc), line, col) from None
     internal = tree.docinfo.internalDTD
     if internal is not None and (list(internal.iterentities()) or list(internal.iterelements())):
         # entities are never expanded, but an internal DTD subset in a referentiel file is always

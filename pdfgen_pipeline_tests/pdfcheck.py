@@ -8,7 +8,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import pdfplumber
 import pikepdf
 import pypdfium2 as pdfium
 from lxml import etree
@@ -61,14 +60,23 @@ def word_coverage(xml_path: Path, pdf_path: Path) -> tuple[float, Counter]:
     return hit / total, missing
 
 
+@functools.lru_cache(maxsize=4)
+def _textpages(pdf_path: Path, mtime: float) -> list:
+    pdf = pdfium.PdfDocument(str(pdf_path))
+    return [(pdf, page, page.get_textpage()) for page in pdf]
+
+
+def _pages(pdf_path: Path) -> list:
+    return _textpages(Path(pdf_path), Path(pdf_path).stat().st_mtime)
+
+
 def printed_page_numbers(pdf_path: Path) -> list[str]:
     """The page number printed in each page's footer (bottom 18 mm), '' when none."""
     out = []
-    with pdfplumber.open(pdf_path) as pdf:
-        for page in pdf.pages:
-            footer = page.crop((0, page.height - 18 * 72 / 25.4, page.width, page.height))
-            words = [w["text"] for w in footer.extract_words()]
-            out.append(words[-1] if words else "")
+    for _pdf, page, text in _pages(pdf_path):
+        width, _height = page.get_size()
+        words = text.get_text_bounded(left=0, bottom=0, right=width, top=18 * 72 / 25.4).split()
+        out.append(words[-1] if words else "")
     return out
 
 
@@ -113,17 +121,11 @@ def links(pdf_path: Path) -> list[Link]:
     return out
 
 
-@functools.lru_cache(maxsize=4)
-def _plumbed(pdf_path: Path, mtime: float) -> pdfplumber.PDF:
-    return pdfplumber.open(pdf_path)
-
-
 def text_in_rect(pdf_path: Path, page: int, rect: tuple[float, float, float, float]) -> str:
-    """Text inside a PDF-coordinates rectangle of a page."""
-    p = _plumbed(Path(pdf_path), Path(pdf_path).stat().st_mtime).pages[page]
+    """Text inside a PDF-coordinates rectangle (x0, y0, x1, y1) of a page."""
+    _pdf, _page, text = _pages(pdf_path)[page]
     x0, y0, x1, y1 = rect
-    box = (max(0, x0 - 0.5), max(0, p.height - y1 - 0.5), min(p.width, x1 + 0.5), min(p.height, p.height - y0 + 0.5))
-    return p.crop(box).extract_text() or ""
+    return text.get_text_bounded(left=x0 - 0.5, bottom=y0 - 0.5, right=x1 + 0.5, top=y1 + 0.5)
 
 
 def bookmarks(pdf_path: Path) -> list[tuple[int, str, int | None]]:
@@ -142,3 +144,65 @@ def bookmarks(pdf_path: Path) -> list[tuple[int, str, int | None]]:
 
             walk(outline.root, 1)
     return out
+
+
+def _inside(a, b) -> bool:
+    return a != b and b[0] <= a[0] and b[1] <= a[1] and a[2] <= b[2] and a[3] <= b[3]
+
+
+def toc_problems(pdf_path: Path, front_pages: int) -> tuple[int, list[str]]:
+    """Check every table-of-contents entry (a link on a front page): its printed page number is the
+    number in the footer of the page it links to, and that page shows the title.
+    Returns (entries checked, problems)."""
+    printed = printed_page_numbers(pdf_path)
+    texts = ["".join(t.split()) for t in page_texts(pdf_path)]
+    by_target: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
+    for lk in links(pdf_path):
+        if lk.page < front_pages and lk.dest_page is not None:
+            by_target.setdefault((lk.page, lk.dest_page), []).append(lk.rect)
+    # an entry is a block link; the inline boxes inside it carry their own smaller rectangles
+    entries = [(page, dest, r) for (page, dest), rects in by_target.items()
+               for r in set(rects) if not any(_inside(r, o) for o in rects)]
+    problems = []
+    for page, dest, rect in entries:
+        label = " ".join(text_in_rect(pdf_path, page, rect).split())
+        m = re.search(r"(\d+)\s*$", label)
+        if not m:
+            problems.append(f"TOC entry without a page number: {label!r}")
+            continue
+        if printed[dest] != m.group(1):
+            problems.append(f"{label!r} links to the page printed {printed[dest]!r}")
+        title = re.sub(r"[ .]*\d+$", "", label).strip()
+        end = "".join(title.split()[-2:])  # the end of the title: long titles wrap in the TOC
+        if end not in texts[dest]:
+            problems.append(f"{title!r} is not on the page printed {printed[dest]}")
+    return len(entries), problems
+
+
+def index_problems(pdf_path: Path, index_pages: list[int], terms: list[str]) -> tuple[int, list[str]]:
+    """Check the index: each page-number link shows the number printed on the page it links to,
+    and each term is printed on every page its entry lists. Returns (numbers checked, problems)."""
+    printed = printed_page_numbers(pdf_path)
+    raw = page_texts(pdf_path)
+    texts = [re.sub(r"-[ \r\n]+", "-", re.sub(r"[ \t\r\n]+", " ", t)) for t in raw]  # U+00A0 kept
+    problems = []
+    checked = 0
+    for lk in links(pdf_path):
+        if lk.page not in index_pages or lk.dest_page is None:
+            continue
+        label = text_in_rect(pdf_path, lk.page, lk.rect).strip().rstrip(",")
+        if label != printed[lk.dest_page]:
+            problems.append(f"index link {label!r} goes to the page printed {printed[lk.dest_page]!r}")
+        checked += 1
+    index_text = "\n".join(raw[i] for i in index_pages).replace("\r", "")
+    for term in terms:
+        m = re.search(r"(?:^|\n)" + re.escape(term) + r"\s+(\d[\d, \n]*)", index_text)
+        if not m:
+            problems.append(f"{term!r} is not in the index")
+            continue
+        for num in re.findall(r"\d+", m.group(1)):
+            if num not in printed:
+                problems.append(f"{term!r}: no page printed {num}")
+            elif term not in texts[printed.index(num)]:
+                problems.append(f"{term!r} is not on page {num}")
+    return checked, problems

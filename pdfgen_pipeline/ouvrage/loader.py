@@ -56,6 +56,11 @@ def fold(text: str | None) -> str:
     return _WS.sub(" ", text) if text else ""
 
 
+def _meaningful(text: str | None) -> bool:
+    """Text that is not just XML indentation (a lone non-breaking space is meaningful)."""
+    return bool(text) and not _WS.fullmatch(text)
+
+
 def _local(el: etree._Element) -> str:
     return etree.QName(el).localname if isinstance(el.tag, str) else ""
 
@@ -164,14 +169,12 @@ class _DocumentReader:
     # -- inline ------------------------------------------------------------------------
     def texte(self, el: etree._Element) -> Texte:
         runs: list[Inline] = []
-        if el.text and el.text.strip():
+        if _meaningful(el.text):
             runs.append(Inline("txt", fold(el.text)))
         for c in el:
-            if not isinstance(c.tag, str):
-                pass
-            else:
+            if isinstance(c.tag, str):
                 runs.append(self.inline(c))
-            if c.tail and c.tail.strip():
+            if _meaningful(c.tail):
                 runs.append(Inline("txt", fold(c.tail)))
         return Texte(runs)
 
@@ -250,13 +253,13 @@ class _DocumentReader:
     def titre(self, el: etree._Element | None) -> Titre:
         if el is None:
             return Titre()
-        texte = self.child(el, "texte")
+        texte_el = self.child(el, "texte")
+        texte = self.texte(texte_el) if texte_el is not None else Texte()
         for c in el:
             if _local(c) not in ("nmrAlinea", "numero", "texte", ""):
                 self.unknown(c, "titre")
-        return Titre(numero=self.child_text(el, "numero"),
-                     texte=self.texte(texte) if texte is not None else Texte(),
-                     nmr=self.child_text(el, "nmrAlinea"),
+                texte.runs.append(Inline("unknown", " " + self.text_of(c), subkind=_local(c)))
+        return Titre(numero=self.child_text(el, "numero"), texte=texte, nmr=self.child_text(el, "nmrAlinea"),
                      t_maj=self.check_value(el, "tMaj", KNOWN_TMAJ), t_date=el.get("tDate", ""))
 
     def section(self, el: etree._Element, level: int) -> Section:

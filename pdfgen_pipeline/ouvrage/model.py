@@ -174,8 +174,8 @@ class Texte:
 
     @property
     def plain(self) -> str:
-        """The text content, markers excluded."""
-        return "".join(r.text for r in self.runs if r.kind not in ("attention", "valorisation"))
+        """The text content (markers print their text too, when they have some)."""
+        return "".join(r.text for r in self.runs)
 
 
 # --------------------------------------------------------------------------- blocks

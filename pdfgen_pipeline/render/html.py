@@ -80,7 +80,7 @@ class BookCounts:
     """What the book contains (for the generation report)."""
 
     titles: int = 0
-    titles_by_level: dict[int, int] = field(default_factory=dict)
+    titles_by_level: dict[str, int] = field(default_factory=dict)  # by tag: chapitre, sChapitre, …
     alineas: int = 0
     corrected_alineas: int = 0
     figures: int = 0
@@ -207,7 +207,7 @@ class _Builder:
 
     def section(self, s: Section) -> Section:
         self.counts.titles += 1
-        self.counts.titles_by_level[s.level] = self.counts.titles_by_level.get(s.level, 0) + 1
+        self.counts.titles_by_level[s.tag] = self.counts.titles_by_level.get(s.tag, 0) + 1
         if s.level <= TOC_MAX_LEVEL:
             self.toc.append(TocEntry(s.level, s.titre.numero, render_runs(s.titre.texte, self.targets), s.anchor))
         return s

@@ -25,6 +25,7 @@ class GenerationLog:
     total_steps: int = 0
     warnings: list[Warning_] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    failed: bool = False
     _step: int = 0
     _file: TextIO | None = None
     _t0: float = field(default_factory=time.perf_counter)
@@ -56,13 +57,22 @@ class GenerationLog:
         self._write(f"AVERTISSEMENT {warning}")
 
     def error(self, message: str) -> None:
-        self._write(f"ERREUR {message}")
+        """Record the error that stops the generation (in the file only: the caller reports it)."""
+        self.failed = True
+        if self._file is not None:
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._file.write(f"{stamp} ERREUR {message}\n")
 
     def timed(self, stage: str, seconds: float) -> None:
         self.seconds[stage] = round(self.seconds.get(stage, 0.0) + seconds, 3)
 
     def close(self) -> None:
-        self._write(f"Terminé en {time.perf_counter() - self._t0:.1f} s")
+        elapsed = time.perf_counter() - self._t0
+        if self.failed:
+            if self._file is not None:
+                self._file.write(f"Échec après {elapsed:.1f} s\n")
+        else:
+            self._write(f"Terminé en {elapsed:.1f} s")
         if self._file is not None:
             self._file.close()
             self._file = None
