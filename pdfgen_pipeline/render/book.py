@@ -212,7 +212,9 @@ def build_pdfs(stage: HtmlStage, work_dir: Path, out_dir: Path, log: GenerationL
                  f"{r.back_pages} index), {r.bytes} octets")
         results.append({"name": d.name, "pdf": d.pdf, "title": d.title, "pages": r.pages,
                         "front_pages": r.front_pages, "body_pages": r.body_pages, "back_pages": r.back_pages,
-                        "bytes": r.bytes, "layout_seconds": r.seconds, "counts": d.counts})
+                        "bytes": r.bytes, "layout_seconds": r.seconds, "counts": d.counts,
+                        "toc_entries": d.toc_entries, "toc_unresolved": r.toc_unresolved,
+                        "index_unresolved": r.index_unresolved, "bookmarks": r.bookmarks})
     return results
 
 

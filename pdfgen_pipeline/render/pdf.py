@@ -44,26 +44,41 @@ class PdfResult:
     seconds: dict[str, float] = field(default_factory=dict)
     refused_urls: list[tuple[str, str]] = field(default_factory=list)
     bytes: int = 0
+    toc_unresolved: int = 0  # TOC entries whose title was not found in the layout
+    index_unresolved: int = 0  # index references whose term was not found in the layout
+    bookmarks: int = 0
 
 
-def fill_toc_pages(front: str, pages: dict[str, int]) -> str:
-    """Write the printed page number of each TOC target (unknown targets stay empty)."""
-    return _PN.sub(lambda m: f'<span class="pn" data-target="{m.group(1)}">{pages.get(m.group(1), "")}</span>', front)
-
-
-def fill_index_pages(back: str, pages: dict[str, int]) -> str:
-    """Replace each index entry's anchors by one link per distinct page, in page order."""
+def fill_toc_pages(front: str, pages: dict[str, int]) -> tuple[str, int]:
+    """Write the printed page number of each TOC target; returns (html, targets not found)."""
+    missing = 0
 
     def repl(m: re.Match[str]) -> str:
+        nonlocal missing
+        page = pages.get(m.group(1))
+        missing += page is None
+        return f'<span class="pn" data-target="{m.group(1)}">{"" if page is None else page}</span>'
+
+    return _PN.sub(repl, front), missing
+
+
+def fill_index_pages(back: str, pages: dict[str, int]) -> tuple[str, int]:
+    """Replace each index entry's anchors by one link per distinct page, in page order;
+    returns (html, anchors not found)."""
+    missing = 0
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal missing
         first_on_page: dict[int, str] = {}
         for a in m.group(1).split():
             p = pages.get(a)
+            missing += p is None
             if p is not None and p not in first_on_page:
                 first_on_page[p] = a
         links = ", ".join(f'<a href="#{html_lib.escape(a)}">{p}</a>' for p, a in sorted(first_on_page.items()))
         return f'<span class="ix-pages" data-targets="{m.group(1)}">{links}</span>'
 
-    return _IX.sub(repl, back)
+    return _IX.sub(repl, back), missing
 
 
 def _move_margin_notes(pages) -> None:
@@ -122,6 +137,7 @@ def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = No
     fonts = font_config or FontConfiguration()
     base_url = html_path.resolve().as_uri()
     prefix, parts, suffix = split_parts(html_path.read_text(encoding="utf-8"))
+    continuous = 'class="continu"' in prefix
     seconds: dict[str, float] = {}
 
     def layout(name: str, part: str, css: list[CSS] | None = None):
@@ -135,7 +151,7 @@ def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = No
     anchor_pages = {a: i + 1 for i, p in enumerate(body.pages) for a in p.anchors}
     n_body = len(body.pages)
 
-    back_html = fill_index_pages(parts["back"], anchor_pages)
+    back_html, index_missing = fill_index_pages(parts["back"], anchor_pages)
     has_back = 'class="index"' in back_html
     back_pages: list = []
     if has_back:
@@ -151,7 +167,8 @@ def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = No
             for a in p.anchors:
                 anchor_pages.setdefault(a, start + i)
 
-    front = layout("front", fill_toc_pages(parts["front"], anchor_pages))
+    front_html, toc_missing = fill_toc_pages(parts["front"], anchor_pages)
+    front = layout("front", front_html)
 
     front_pages = list(front.pages)
     if len(front_pages) % 2:  # page 1 of the body must be a recto in the printed book
@@ -165,4 +182,6 @@ def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = No
     seconds["write"] = round(time.perf_counter() - t, 3)
     return PdfResult(pages=len(all_pages), front_pages=len(front_pages), body_pages=n_body,
                      back_pages=len(back_pages), anchor_pages=anchor_pages, seconds=seconds,
-                     refused_urls=list(fetcher.refusals), bytes=out_pdf.stat().st_size)
+                     refused_urls=list(fetcher.refusals), bytes=out_pdf.stat().st_size,
+                     toc_unresolved=toc_missing if not continuous else 0, index_unresolved=index_missing,
+                     bookmarks=sum(len(p.bookmarks) for p in all_pages))

@@ -30,7 +30,10 @@ class GenerationLog:
     _file: TextIO | None = None
     _t0: float = field(default_factory=time.perf_counter)
 
+    first_step: int = 1
+
     def __post_init__(self) -> None:
+        self._step = self.first_step - 1
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("w", encoding="utf-8")
@@ -71,8 +74,10 @@ class GenerationLog:
         if self.failed:
             if self._file is not None:
                 self._file.write(f"Échec après {elapsed:.1f} s\n")
-        else:
+        elif self._step >= self.total_steps:
             self._write(f"Terminé en {elapsed:.1f} s")
+        else:
+            self._write(f"Étape {self._step} terminée en {elapsed:.1f} s")
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -1,0 +1,90 @@
+"""Configuration: where the pipeline reads and writes, from the environment with embedded defaults.
+
+Each location is `s3://bucket[/prefix]` or a local path (relative paths are relative to the
+repository). S3 goes through dagster-aws' `S3Resource`; credentials and endpoint come from the
+standard `AWS_*` variables, passed as `EnvVar` (never as plain values, never logged).
+"""
+
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from pdfgen_pipeline.stores.base import Store
+from pdfgen_pipeline.stores.factory import open_store
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULTS = {
+    "PDFGEN_REFERENTIEL_URL": "examples/referentiel",
+    "PDFGEN_PREPARATION_URL": "examples/referentiel",
+    "PDFGEN_GENERATED_URL": "var/generated",
+    "PDFGEN_ARTIFACTS_URL": "var/artifacts",
+}
+S3_MAX_ATTEMPTS = 8  # botocore "standard" retries: 503 SlowDown, 500, throttling, resets, timeouts
+
+
+def _env_or_none(name: str) -> dg.EnvVar | None:
+    """`EnvVar(name)` when the variable is set, else None (boto3's own defaults then apply)."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+def s3_resource() -> S3Resource:
+    """dagster-aws' S3 resource, honouring AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (S3-compatible servers)."""
+    endpoint = "AWS_ENDPOINT_URL_S3" if os.environ.get("AWS_ENDPOINT_URL_S3") else "AWS_ENDPOINT_URL"
+    return S3Resource(
+        region_name=_env_or_none("AWS_REGION") or _env_or_none("AWS_DEFAULT_REGION"),
+        endpoint_url=_env_or_none(endpoint),
+        aws_access_key_id=_env_or_none("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=_env_or_none("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=_env_or_none("AWS_SESSION_TOKEN"),
+        max_attempts=S3_MAX_ATTEMPTS,
+    )
+
+
+class StoresResource(dg.ConfigurableResource):
+    """The four locations: production and preparation referentiels, generated store, artifact store."""
+
+    referentiel_url: str
+    preparation_url: str
+    generated_url: str
+    artifacts_url: str
+    s3: S3Resource
+
+    def open(self, url: str) -> Store:
+        """A store for `url` (S3 through the S3 resource's client)."""
+        client = self.s3.get_client() if url.startswith("s3://") else None
+        return open_store(url, s3_client=client, base_dir=REPO)
+
+    def referentiel(self) -> Store:
+        return self.open(self.referentiel_url)
+
+    def preparation(self) -> Store:
+        return self.open(self.preparation_url)
+
+    def generated(self) -> Store:
+        return self.open(self.generated_url)
+
+    def artifacts(self) -> Store:
+        return self.open(self.artifacts_url)
+
+    def named(self, referentiel: str) -> Store:
+        """`production`, `preparation`, or any store URL / path (e.g. an uploaded folder)."""
+        if referentiel == "production":
+            return self.referentiel()
+        if referentiel == "preparation":
+            return self.preparation()
+        return self.open(referentiel)
+
+
+def stores_from_env() -> StoresResource:
+    """The resource as configured by `PDFGEN_*_URL` (embedded defaults when unset)."""
+    urls = {name: os.environ.get(name) or default for name, default in DEFAULTS.items()}
+    return StoresResource(
+        referentiel_url=urls["PDFGEN_REFERENTIEL_URL"],
+        preparation_url=urls["PDFGEN_PREPARATION_URL"],
+        generated_url=urls["PDFGEN_GENERATED_URL"],
+        artifacts_url=urls["PDFGEN_ARTIFACTS_URL"],
+        s3=s3_resource(),
+    )

@@ -1,0 +1,147 @@
+"""A store in an S3 bucket (or an S3-compatible server), under an optional prefix.
+
+The client comes from dagster-aws' `S3Resource` in the Dagster layer, or from `s3_client()` here;
+both honour the standard `AWS_*` environment variables (`AWS_ENDPOINT_URL_S3` for S3-compatible
+providers). Listing goes through boto3's paginator; retries are botocore's (adaptive mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pdfgen_pipeline.stores.base import ObjectInfo, StoreError, join_key, safe_key
+
+#: botocore retries: adaptive mode backs off on 503 SlowDown, 500, throttling, resets and timeouts.
+RETRY_CONFIG = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
+
+
+def s3_client(**kwargs: Any):
+    """A boto3 S3 client with our retry configuration (endpoint and credentials from the environment)."""
+    return boto3.session.Session().client("s3", config=RETRY_CONFIG, **kwargs)
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` → ("bucket", "some/prefix")."""
+    if not url.startswith("s3://"):
+        raise ValueError(f"not an s3:// URL: {url!r}")
+    bucket, _, prefix = url[5:].partition("/")
+    if not bucket:
+        raise ValueError(f"no bucket in {url!r}")
+    return bucket, safe_key(prefix).rstrip("/") if prefix else ""
+
+
+class S3Store:
+    """Objects under `s3://bucket/prefix/`; keys are relative to the prefix."""
+
+    def __init__(self, client, bucket: str, prefix: str = ""):
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+
+    @classmethod
+    def from_url(cls, url: str, client=None) -> S3Store:
+        bucket, prefix = parse_s3_url(url)
+        return cls(client or s3_client(), bucket, prefix)
+
+    def _full(self, key: str) -> str:
+        return join_key(self.prefix, key) if self.prefix else safe_key(key)
+
+    def _rel(self, full: str) -> str:
+        return full[len(self.prefix) + 1:] if self.prefix else full
+
+    def _fail(self, action: str, key: str, exc: Exception) -> StoreError:
+        if isinstance(exc, ClientError):
+            err = exc.response.get("Error", {})
+            detail = f"{err.get('Code', '?')}: {err.get('Message', '')}".strip()
+        else:
+            detail = type(exc).__name__ + ": " + str(exc)
+        return StoreError(f"S3 {action} s3://{self.bucket}/{self._full(key) if key else self.prefix} failed "
+                          f"({detail})")
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        full = self._full(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        if prefix.endswith("/") and not full.endswith("/"):
+            full += "/"
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    yield ObjectInfo(self._rel(obj["Key"]), obj["Size"], obj["ETag"].strip('"'),
+                                     obj["LastModified"])
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("list", prefix, exc) from exc
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        full = (self._full(prefix).rstrip("/") + "/") if prefix else (self.prefix + "/" if self.prefix else "")
+        names = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full,
+                                                                          Delimiter="/")
+            for page in pages:
+                names.extend(p["Prefix"][len(full):].rstrip("/") for p in page.get("CommonPrefixes", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("list", prefix, exc) from exc
+        return sorted(names)
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            r = self.client.head_object(Bucket=self.bucket, Key=self._full(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._fail("head", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("head", key, exc) from exc
+        return ObjectInfo(safe_key(key), r["ContentLength"], r["ETag"].strip('"'), r["LastModified"])
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("get", key, exc) from exc
+
+    def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else {}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data, **extra)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("put", key, exc) from exc
+
+    def upload_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        extra = {"ExtraArgs": {"ContentType": content_type}} if content_type else {}
+        try:
+            self.client.upload_file(str(path), self.bucket, self._full(key), **extra)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("upload", key, exc) from exc
+        except Exception as exc:  # boto3's S3UploadFailedError wraps the ClientError
+            raise self._fail("upload", key, exc) from exc
+
+    def download_file(self, key: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.client.download_file(self.bucket, self._full(key), str(path))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("download", key, exc) from exc
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=self._full(dst_key),
+                                    CopySource={"Bucket": self.bucket, "Key": self._full(src_key)})
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("copy", src_key, exc) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("delete", key, exc) from exc
+
+    def location(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._full(key)}"
