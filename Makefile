@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared
 
-.PHONY: demo test lint bench system-deps venv clean
+.PHONY: demo dev test lint bench system-deps venv clean
 
 system-deps:
 	bash scripts/install-system-deps.sh $(SYSTEM_DEPS_FLAGS)
@@ -21,6 +21,10 @@ venv: $(STAMP)
 
 demo: system-deps venv
 	$(PY) -m pdfgen_pipeline.demo
+
+dev: system-deps venv
+	mkdir -p var/dagster_home && cp deploy/dagster-local.yaml var/dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/var/dagster_home $(VENV)/bin/dagster dev -m pdfgen_pipeline.definitions -h 127.0.0.1 -p 3000
 
 test: SYSTEM_DEPS_FLAGS = --with-test
 test: system-deps venv

@@ -23,4 +23,7 @@ defs = dg.Definitions(
     sensors=[referentiel_production_sensor, catalogue_after_publication],
     schedules=[nightly_reconciliation],
     resources={"stores": stores, "artifact_pointers": ArtifactPointerIOManager(stores=stores)},
+    # One ouvrage's steps run one after the other in the run's process: no per-step process start-up
+    # (about 4 s each); isolation comes from one run per ouvrage (one pod per run on Kubernetes).
+    executor=dg.in_process_executor,
 )

@@ -70,6 +70,11 @@ class ReferentielScan:
         return {k: o.version for k, o in self.ouvrages.items()}
 
 
+def visible(key: str) -> bool:
+    """False for files and folders whose name starts with `.` (`.DS_Store`, `._x.eps`, `.git/`)."""
+    return not any(part.startswith(".") for part in key.split("/"))
+
+
 def group_listing(objects: Iterable[ObjectInfo]) -> ReferentielScan:
     """Group a recursive listing by top-level folder; keep the folders that have `xml/document.xml`."""
     groups: dict[str, list[ObjectInfo]] = {}
@@ -80,7 +85,7 @@ def group_listing(objects: Iterable[ObjectInfo]) -> ReferentielScan:
         top, sep, rest = o.key.partition("/")
         if not sep or top in NOT_OUVRAGES or top.startswith("."):
             continue
-        if any(part.startswith(".") for part in rest.split("/")):
+        if not visible(rest):
             continue
         groups.setdefault(top, []).append(o)
     ouvrages = {}
@@ -173,10 +178,10 @@ def content_hash(root: Path) -> str:
 def snapshot_ouvrage(store: Store, key: str, dest: Path) -> Snapshot:
     """Copy ouvrage `key` of the referentiel `store` and the `commun/` files it refers to into `dest`."""
     key = validate_ouvrage_key(key)
-    listing = OuvrageListing(key, list(store.list(f"{key}/")))
+    listing = OuvrageListing(key, [o for o in store.list(f"{key}/") if visible(o.key)])
     if listing.document is None:
         raise FileNotFoundError(f"{store.location(key + '/' + MAIN_XML)}: missing: an ouvrage needs {MAIN_XML}")
-    copied = download_prefix(store, key, dest / key)
+    copied = download_prefix(store, key, dest / key, skip=lambda rel: not visible(rel))
     numeros = referenced_numeros((dest / key / "xml").glob("*.xml"))
     local = {p.stem.rpartition("_")[2].lower() for p in (dest / key).rglob("*") if p.is_file()}
     needed = {n for n in numeros if n.lower() not in local}

@@ -86,13 +86,14 @@ class Store(Protocol):
         ...
 
 
-def download_prefix(store: Store, prefix: str, dest: Path, *, skip=lambda key: False) -> list[ObjectInfo]:
-    """Copy every object under `prefix` into `dest` (keys relative to `prefix`); returns what was copied."""
+def download_prefix(store: Store, prefix: str, dest: Path, *, skip=lambda rel: False) -> list[ObjectInfo]:
+    """Copy every object under `prefix` into `dest` (keys relative to `prefix`) unless `skip(rel)`;
+    returns what was copied."""
     copied = []
     base = prefix.rstrip("/") + "/" if prefix else ""
     for info in store.list(base):
         rel = info.key[len(base):]
-        if not rel or skip(rel) or any(part.startswith(".") for part in rel.split("/")):
+        if not rel or skip(rel):
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
