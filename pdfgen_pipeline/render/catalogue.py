@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -16,6 +17,17 @@ from pdfgen_pipeline.render.html import format_date_fr
 
 CATALOGUE_JSON = "catalogue.json"
 CATALOGUE_HTML = "index.html"
+
+
+def format_datetime_fr(value: str) -> str:
+    """`2026-12-03T19:16:42+00:00` → `3 décembre 2026 à 20:16` (Paris time); other values unchanged."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo("Europe/Paris"))
+    return f"{format_date_fr(moment.date().isoformat())} à {moment:%H:%M}"
 
 
 def catalogue_entries(manifests: list[dict]) -> list[dict]:
@@ -41,7 +53,7 @@ def catalogue_entries(manifests: list[dict]) -> list[dict]:
             "source_version": m.get("source_version", ""),
             "warnings": m.get("warnings", 0),
             "pdf": link("document.pdf"),
-            "pdfs": [f"{key}/{n}" for n in sorted(files) if n.endswith(".pdf")],
+            "pdfs": [f"{key}/{n}" for n in sorted(files, key=lambda n: (n != "document.pdf", n)) if n.endswith(".pdf")],
             "vignette": link("vignette.jpg"),
             "metadata": link(meta_name) if meta_name else None,
             "log": link("stderr.log"),
@@ -59,6 +71,7 @@ def build_catalogue(manifests: list[dict], *, generated_at: datetime | None = No
     env = Environment(loader=PackageLoader("pdfgen_pipeline.render", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["frdate"] = format_date_fr
+    env.filters["frdatetime"] = format_datetime_fr
     by_date = sorted(entries, key=lambda e: (e["correction_date"] or e["edition_date"] or ""), reverse=True)
     html = env.get_template("catalogue.html.j2").render(entries=entries, by_date=by_date, generated_at=now)
     return data, html.encode("utf-8")
