@@ -351,19 +351,23 @@ def _convert_eps(data: bytes, src: Path, tmp: Path, timeout_s: float, dpi: int) 
             vector_error = f"PDF → SVG failed: {exc}"
 
     # raster fallback, only when the vector conversion failed
+    return _raster_fallback(
+        [gs, *common, "-sDEVICE=png16m", f"-r{dpi}", "-dTextAlphaBits=4", "-dGraphicsAlphaBits=4",
+         "-dFirstPage=1", "-dLastPage=1", "-sOutputFile=out.png", "-f", "in.eps"],
+        "Ghostscript", src, tmp, timeout_s, dpi, "eps", vector_error)
+
+
+def _raster_fallback(argv: list[str], tool: str, src: Path, tmp: Path, timeout_s: float, dpi: int,
+                     converted_from: str, vector_error: str) -> _Output:
+    """Run a rasterizing command writing `out.png`; the output carries a warning saying why."""
     try:
-        _run(
-            [gs, *common, "-sDEVICE=png16m", f"-r{dpi}", "-dTextAlphaBits=4", "-dGraphicsAlphaBits=4",
-             "-dFirstPage=1", "-dLastPage=1", "-sOutputFile=out.png", "-f", "in.eps"],
-            tmp,
-            timeout_s,
-        )
-        png = _check_output(tmp / "out.png", "Ghostscript")
+        _run(argv, tmp, timeout_s)
+        png = _check_output(tmp / "out.png", tool)
     except _ToolTimeout:
         raise ImageError(src, f"{vector_error}; raster fallback timed out after {timeout_s:g} s") from None
     except _ToolFailed as exc:
         raise ImageError(src, f"{vector_error}; raster fallback failed: {_gs_error(exc.log)}") from None
-    out = _raster_output(png, src, "eps", default_dpi=dpi)
+    out = _raster_output(png, src, converted_from, default_dpi=dpi)
     out.warnings.insert(0, f"{vector_error}; rasterized at {dpi} dpi instead")
     return out
 
@@ -376,21 +380,9 @@ def _convert_pdf(data: bytes, src: Path, tmp: Path, timeout_s: float, dpi: int) 
         vector_error = f"pdftocairo (PDF → SVG) timed out after {timeout_s:g} s"
     except (_ToolFailed, ImageError) as exc:
         vector_error = f"PDF → SVG failed: {exc}"
-    try:
-        _run(
-            [_which("pdftocairo", src), "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile",
-             "in.pdf", "out"],
-            tmp,
-            timeout_s,
-        )
-        png = _check_output(tmp / "out.png", "pdftocairo")
-    except _ToolTimeout:
-        raise ImageError(src, f"{vector_error}; raster fallback timed out after {timeout_s:g} s") from None
-    except _ToolFailed as exc:
-        raise ImageError(src, f"{vector_error}; raster fallback failed: {_gs_error(exc.log)}") from None
-    out = _raster_output(png, src, "pdf", default_dpi=dpi)
-    out.warnings.insert(0, f"{vector_error}; rasterized at {dpi} dpi instead")
-    return out
+    return _raster_fallback(
+        [_which("pdftocairo", src), "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", "in.pdf", "out"],
+        "pdftocairo", src, tmp, timeout_s, dpi, "pdf", vector_error)
 
 
 def _raster_output(
