@@ -196,7 +196,8 @@ def index_problems(pdf_path: Path, index_pages: list[int], terms: list[str]) -> 
         checked += 1
     index_text = "\n".join(raw[i] for i in index_pages).replace("\r", "")
     for term in terms:
-        m = re.search(r"(?:^|\n)" + re.escape(term) + r"\s+(\d[\d, \n]*)", index_text)
+        # an entry starts a line (pdfium may join it to the previous entry's last page number)
+        m = re.search(r"(?:^|\n|(?<=\d) )" + re.escape(term) + r"\s+(\d[\d, \n]*)", index_text)
         if not m:
             problems.append(f"{term!r} is not in the index")
             continue
