@@ -9,15 +9,15 @@ bytes), so any step can run in another process or on another machine.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pdfgen_pipeline import __version__
+from pdfgen_pipeline.ouvrage.keys import validate_ouvrage_key
 from pdfgen_pipeline.ouvrage.model import Metadata, Warning_
-from pdfgen_pipeline.referentiel import snapshot_ouvrage
+from pdfgen_pipeline.referentiel import OuvrageListing, snapshot_ouvrage, visible
 from pdfgen_pipeline.render.book import ARCHIVE, LOG, REPORT, VIGNETTE, HtmlStage, build_html, build_pdfs
 from pdfgen_pipeline.render.catalogue import CATALOGUE_HTML, CATALOGUE_JSON, build_catalogue
 from pdfgen_pipeline.render.metadata import build_iso_metadata, metadata_filename
@@ -26,7 +26,7 @@ from pdfgen_pipeline.render.verify import pdf_health
 from pdfgen_pipeline.render.vignette import render_vignette
 from pdfgen_pipeline.stores.artifacts import artifact_prefix, download_zip, upload_zip
 from pdfgen_pipeline.stores.base import Store, join_key
-from pdfgen_pipeline.stores.publication import Published, publish, published_keys, read_manifest
+from pdfgen_pipeline.stores.publication import MANIFEST, Published, publish, published_keys, read_manifest
 
 #: Bump when a change of the renderer changes its output: artifacts and data versions follow it.
 RENDER_CODE_VERSION = f"{__version__}-r1"
@@ -38,21 +38,49 @@ def _log(path: Path, first_step: int) -> GenerationLog:
     return GenerationLog(path, total_steps=STEPS, first_step=first_step)
 
 
+def _reused(artifacts: Store, key: str) -> dict | None:
+    """A step's saved pointer, when the same inputs were already processed by the same code."""
+    if artifacts.stat(key) is None:
+        return None
+    try:
+        return {**json.loads(artifacts.read_bytes(key)), "reused": True}
+    except ValueError:
+        return None
+
+
+def _save(artifacts: Store, key: str, pointer: dict) -> dict:
+    artifacts.write_bytes(key, json.dumps(pointer, ensure_ascii=False).encode("utf-8"), "application/json")
+    return pointer
+
+
 def source_step(referentiel: Store, artifacts: Store, key: str, tmp: Path) -> dict:
-    """Snapshot ouvrage `key` (and the `commun/` files it uses) into the artifact store."""
+    """Snapshot ouvrage `key` (and the `commun/` files it uses) into the artifact store.
+
+    When the ouvrage's files (ETags) and the `commun/` files it used are unchanged since a previous
+    snapshot by this code version, that snapshot is reused without downloading anything."""
     t = time.perf_counter()
+    listing = OuvrageListing(key, [o for o in referentiel.list(f"{validate_ouvrage_key(key)}/") if visible(o.key)])
+    by_version = join_key(key, "_sources", RENDER_CODE_VERSION, f"{listing.version}.json")
+    previous = _reused(artifacts, by_version)
+    if previous and all((info := referentiel.stat(k)) is not None and info.etag == etag
+                        for k, etag in previous.get("commun_etags", {}).items()):
+        return {**previous, "seconds": round(time.perf_counter() - t, 3)}
     snap = snapshot_ouvrage(referentiel, key, tmp / "snapshot")
     prefix = artifact_prefix(key, snap.content_hash, RENDER_CODE_VERSION)
     source_key = join_key(prefix, "source.zip")
     size = upload_zip(artifacts, source_key, snap.root, tmp / "zip")
-    return {"ouvrage": key, "content_hash": snap.content_hash, "source_version": snap.source_version,
-            "prefix": prefix, "source": source_key, "files": len(snap.files), "commun": snap.commun_files,
-            "bytes": snap.bytes, "zip_bytes": size, "referentiel": referentiel.location(key),
-            "seconds": round(time.perf_counter() - t, 3)}
+    commun_etags = {k: info.etag for k in snap.commun_files if (info := referentiel.stat(k)) is not None}
+    pointer = {"ouvrage": key, "content_hash": snap.content_hash, "source_version": snap.source_version,
+               "prefix": prefix, "source": source_key, "files": len(snap.files), "commun": snap.commun_files,
+               "commun_etags": commun_etags, "bytes": snap.bytes, "zip_bytes": size,
+               "referentiel": referentiel.location(key), "seconds": round(time.perf_counter() - t, 3)}
+    return _save(artifacts, by_version, pointer)
 
 
 def html_step(artifacts: Store, source: dict, tmp: Path) -> dict:
     """Source snapshot → HTML of every document (+ converted images, tables) as `html.zip`."""
+    if done := _reused(artifacts, join_key(source["prefix"], "html.json")):
+        return done
     snap = download_zip(artifacts, source["source"], tmp / "snapshot")
     work = tmp / "work"
     log = _log(work / "html.log", 1)
@@ -71,11 +99,12 @@ def html_step(artifacts: Store, source: dict, tmp: Path) -> dict:
         for k, v in d.counts.items():
             if isinstance(v, int):
                 counts[k] = counts.get(k, 0) + v
-    return {**_base(source), "html": html_key, "zip_bytes": size, "continuous": stage.continuous,
+    return _save(artifacts, join_key(source["prefix"], "html.json"), {
+            **_base(source), "html": html_key, "zip_bytes": size, "continuous": stage.continuous,
             "documents": [{"name": d.name, "html": d.html, "pdf": d.pdf, "title": d.title} for d in stage.documents],
             "title": stage.documents[0].title, "counts": counts,
             "warnings": [w.__dict__ for w in stage.warnings[:MAX_WARNINGS_IN_POINTER]],
-            "warning_count": len(stage.warnings), "seconds": stage.seconds}
+            "warning_count": len(stage.warnings), "seconds": stage.seconds})
 
 
 def _base(pointer: dict) -> dict:
@@ -84,6 +113,8 @@ def _base(pointer: dict) -> dict:
 
 def pdf_step(artifacts: Store, html: dict, tmp: Path) -> dict:
     """HTML → one PDF per document, each uploaded under `pdf/`, with a health check of each."""
+    if done := _reused(artifacts, join_key(html["prefix"], "pdf.json")):
+        return done
     work = download_zip(artifacts, html["html"], tmp / "work")
     stage = HtmlStage.load(work)
     out = tmp / "pdf"
@@ -106,25 +137,30 @@ def pdf_step(artifacts: Store, html: dict, tmp: Path) -> dict:
                                                  "chars": health.chars, "problems": health.problems}})
     log_key = join_key(html["prefix"], "pdf", "pdf.log")
     artifacts.upload_file(log_key, out / "pdf.log", "text/plain; charset=utf-8")
-    return {**_base(html), "pdfs": pdfs, "log": log_key,
-            "warnings": [w.__dict__ for w in log.warnings], "pages": sum(p["pages"] for p in pdfs),
-            "seconds": log.seconds}
+    return _save(artifacts, join_key(html["prefix"], "pdf.json"), {
+        **_base(html), "pdfs": pdfs, "log": log_key, "warnings": [w.__dict__ for w in log.warnings],
+        "pages": sum(p["pages"] for p in pdfs), "seconds": log.seconds})
 
 
 def vignette_step(artifacts: Store, pdf: dict, tmp: Path) -> dict:
     """Page 1 of the main PDF → `vignette.jpg` (150 dpi)."""
+    if done := _reused(artifacts, join_key(pdf["prefix"], "vignette.json")):
+        return done
     main = tmp / "document.pdf"
     artifacts.download_file(pdf["pdfs"][0]["key"], main)
     t = time.perf_counter()
     width, height = render_vignette(main, tmp / VIGNETTE)
     key = join_key(pdf["prefix"], VIGNETTE)
     artifacts.upload_file(key, tmp / VIGNETTE, "image/jpeg")
-    return {**_base(pdf), "vignette": key, "width": width, "height": height,
-            "bytes": (tmp / VIGNETTE).stat().st_size, "seconds": round(time.perf_counter() - t, 3)}
+    return _save(artifacts, join_key(pdf["prefix"], "vignette.json"), {
+        **_base(pdf), "vignette": key, "width": width, "height": height, "bytes": (tmp / VIGNETTE).stat().st_size,
+        "seconds": round(time.perf_counter() - t, 3)})
 
 
 def metadata_step(artifacts: Store, html: dict, pdf: dict, tmp: Path) -> dict:
     """The ISO 19139 record `OUVNAUT_<NOMCOURT>_<SERIE>.xml` of the ouvrage."""
+    if done := _reused(artifacts, join_key(html["prefix"], "metadata.json")):
+        return done
     work = download_zip(artifacts, html["html"], tmp / "work")
     meta = Metadata.from_dict(HtmlStage.load(work).metadata)
     name = metadata_filename(meta, html["ouvrage"])
@@ -133,14 +169,27 @@ def metadata_step(artifacts: Store, html: dict, pdf: dict, tmp: Path) -> dict:
                               thumbnail=VIGNETTE)
     key = join_key(html["prefix"], name)
     artifacts.write_bytes(key, data, "application/xml")
-    return {**_base(html), "metadata": key, "name": name, "bytes": len(data),
-            "title": html["title"], "serie": meta.serie, "nom_long": meta.nom_long,
-            "edition_date": meta.date_edition, "correction_date": meta.gan}
+    return _save(artifacts, join_key(html["prefix"], "metadata.json"), {
+        **_base(html), "metadata": key, "name": name, "bytes": len(data), "title": html["title"],
+        "serie": meta.serie, "nom_long": meta.nom_long, "edition_date": meta.date_edition,
+        "correction_date": meta.gan})
 
 
 def publication_step(artifacts: Store, generated: Store, html: dict, pdf: dict, vignette: dict, metadata: dict,
                      *, run_id: str, tmp: Path) -> Published:
-    """Publish the generated layout (PDFs, archive, thumbnail, metadata, log, report) with its manifest."""
+    """Publish the generated layout (PDFs, archive, thumbnail, metadata, log, report) with its manifest.
+
+    Idempotent: when the published manifest already comes from the same source content and code
+    version, nothing is written (sensor and schedule firing for one version give one publication)."""
+    current = read_manifest(generated, html["ouvrage"])
+    if current and current.get("content_hash") == html["content_hash"] and \
+            current.get("code_version") == RENDER_CODE_VERSION:
+        if current.get("source_version") != html["source_version"]:  # same bytes, re-uploaded: note it
+            current = {**current, "source_version": html["source_version"]}
+            generated.write_bytes(join_key(html["ouvrage"], MANIFEST),
+                                  json.dumps(current, indent=1, ensure_ascii=False).encode(), "application/json")
+        return Published(html["ouvrage"], {**current, "reused": True},
+                         {name: generated.location(join_key(html["ouvrage"], name)) for name in current["files"]})
     files: dict[str, Path] = {}
     for p in pdf["pdfs"]:
         files[p["pdf"]] = tmp / p["pdf"]
@@ -213,12 +262,3 @@ def tableau_step(table: Path, artifacts: Store, *, run_id: str, tmp: Path, title
     artifacts.upload_file(key, out, "application/pdf")
     return {"table": table.name, "pages": pages, "pdf": artifacts.location(key), "bytes": out.stat().st_size}
 
-
-def pointer_json(pointer: dict) -> bytes:
-    """Serialise a pointer (what the IO manager stores)."""
-    return json.dumps(pointer, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
-
-
-def clear(path: Path) -> None:
-    """Remove a temporary folder."""
-    shutil.rmtree(path, ignore_errors=True)

@@ -40,7 +40,7 @@ def ouvrage_source(context: dg.AssetExecutionContext, stores: StoresResource) ->
         "referentiel": ptr["referentiel"], "files": ptr["files"], "bytes": ptr["bytes"],
         "commun_files": dg.MetadataValue.json(ptr["commun"]), "source_version": ptr["source_version"],
         "content_hash": ptr["content_hash"], "artifact": stores.artifacts().location(ptr["source"]),
-        "seconds": ptr["seconds"]})
+        "seconds": ptr["seconds"], "reused": ptr.get("reused", False)})
 
 
 @dg.asset(**COMMON, pool=POOL, retry_policy=S3_RETRY, kinds={"html"},
@@ -57,7 +57,7 @@ def ouvrage_html(context: dg.AssetExecutionContext, stores: StoresResource, ouvr
     yield dg.Output(ptr, metadata={
         "title": ptr["title"], "documents": len(ptr["documents"]), "counts": dg.MetadataValue.json(ptr["counts"]),
         "warnings_count": ptr["warning_count"], "warnings": _warnings_md(ptr["warnings"]),
-        "seconds": dg.MetadataValue.json(ptr["seconds"]),
+        "seconds": dg.MetadataValue.json(ptr["seconds"]), "reused": ptr.get("reused", False),
         "artifact": stores.artifacts().location(ptr["html"])})
     yield dg.AssetCheckResult(
         check_name="illustrations_present", passed=not missing, severity=dg.AssetCheckSeverity.WARN,
@@ -82,7 +82,7 @@ def ouvrage_pdf(context: dg.AssetExecutionContext, stores: StoresResource, ouvra
         "pages": ptr["pages"], "dagster/row_count": ptr["pages"],
         "bytes": sum(d["bytes"] for d in ptr["pdfs"]),
         "pdfs": dg.MetadataValue.json([{k: d[k] for k in ("pdf", "pages", "bytes")} for d in ptr["pdfs"]]),
-        "seconds": dg.MetadataValue.json(ptr["seconds"]),
+        "seconds": dg.MetadataValue.json(ptr["seconds"]), "reused": ptr.get("reused", False),
         "artifact": stores.artifacts().location(ptr["pdfs"][0]["key"])})
     yield dg.AssetCheckResult(check_name="pdf_readable", passed=not problems,
                               metadata={"problems": dg.MetadataValue.json(problems),
@@ -99,7 +99,8 @@ def ouvrage_pdf(context: dg.AssetExecutionContext, stores: StoresResource, ouvra
 def ouvrage_vignette(context: dg.AssetExecutionContext, stores: StoresResource, ouvrage_pdf: dict) -> dg.Output[dict]:
     with tempfile.TemporaryDirectory(prefix="pdfgen-vignette-") as tmp:
         ptr = steps.vignette_step(stores.artifacts(), ouvrage_pdf, Path(tmp))
-        with Image.open(Path(tmp) / "vignette.jpg") as im:
+        stores.artifacts().download_file(ptr["vignette"], Path(tmp) / "preview.jpg")
+        with Image.open(Path(tmp) / "preview.jpg") as im:
             im.thumbnail((180, 260))
             buf = io.BytesIO()
             im.save(buf, "JPEG", quality=70)
@@ -131,6 +132,7 @@ def ouvrage_publication(context: dg.AssetExecutionContext, stores: StoresResourc
     m = published.manifest
     return dg.Output({"ouvrage": published.key, "manifest": m, "locations": published.locations}, metadata={
         "pages": m["pages"], "warnings": m["warnings"], "source_version": m["source_version"],
+        "reused": m.get("reused", False),
         "files": dg.MetadataValue.json({k: v["size"] for k, v in m["files"].items()}),
         **{f"location/{name}": dg.MetadataValue.path(url) for name, url in published.locations.items()}})
 

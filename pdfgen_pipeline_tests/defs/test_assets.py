@@ -62,7 +62,10 @@ def test_publish_g9_through_s3(s3, tmp_path):
         html = s3.client.get_object(Bucket=generated, Key="index.html")["Body"].read().decode()
         assert "g9/vignette.jpg" in html and "g9/document.pdf" in html
 
-        # a second publication keeps the first one in history/
+        # a new version's publication keeps the previous one in history/
+        prod = s3.buckets["production"]
+        body = s3.client.get_object(Bucket=prod, Key="g9/xml/annexe.xml")["Body"].read()
+        s3.client.put_object(Bucket=prod, Key="g9/xml/annexe.xml", Body=body.replace(b"<txt>", b"<txt>Corr. ", 1))
         again = dg.materialize(ouvrage_assets, partition_key="g9", instance=instance, resources=_resources())
         assert again.success
         history = _objects(s3, generated, "g9/history/")
@@ -86,3 +89,26 @@ def test_blocking_check_stops_publication(s3, monkeypatch):
         checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
         assert not checks["pdf_readable"].passed
         assert not _objects(s3, s3.buckets["generated"], "lf1/")
+
+
+def test_unchanged_source_and_code_are_not_rendered_again(s3):
+    """Re-materializing with the same source and code reuses every artifact and republishes nothing."""
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(OUVRAGES, ["lf1"])
+        first = dg.materialize(ouvrage_assets, partition_key="lf1", instance=instance, resources=_resources())
+        manifest = s3.client.get_object(Bucket=s3.buckets["generated"], Key="lf1/manifest.json")["Body"].read()
+        again = dg.materialize(ouvrage_assets, partition_key="lf1", instance=instance, resources=_resources())
+        assert first.success and again.success
+        meta = {m.asset_key.path[-1]: m.materialization.metadata for m in again.get_asset_materialization_events()}
+        assert all(meta[name]["reused"].value for name in ("ouvrage_source", "ouvrage_html", "ouvrage_pdf",
+                                                          "ouvrage_publication"))
+        assert s3.client.get_object(Bucket=s3.buckets["generated"], Key="lf1/manifest.json")["Body"].read() == manifest
+        assert not _objects(s3, s3.buckets["generated"], "lf1/history/")
+        # a real change is rendered
+        body = s3.client.get_object(Bucket=s3.buckets["production"], Key="lf1/xml/document.xml")["Body"].read()
+        s3.client.put_object(Bucket=s3.buckets["production"], Key="lf1/xml/document.xml",
+                             Body=body.replace(b"<txt>", b"<txt>Nouveau ", 1))
+        third = dg.materialize(ouvrage_assets, partition_key="lf1", instance=instance, resources=_resources())
+        meta = {m.asset_key.path[-1]: m.materialization.metadata for m in third.get_asset_materialization_events()}
+        assert not meta["ouvrage_pdf"]["reused"].value and not meta["ouvrage_publication"]["reused"].value
+        assert _objects(s3, s3.buckets["generated"], "lf1/history/")
