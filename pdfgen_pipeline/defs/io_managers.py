@@ -28,7 +28,5 @@ class ArtifactPointerIOManager(dg.ConfigurableIOManager):
                                             "application/json")
 
     def load_input(self, context: dg.InputContext) -> dict:
-        upstream = context.upstream_output
-        if upstream is None:
-            raise dg.Failure("no upstream output to load")
-        return json.loads(self.stores.artifacts().read_bytes(self._key(upstream)))
+        # an input context names the upstream asset and this run's partition
+        return json.loads(self.stores.artifacts().read_bytes(self._key(context)))
