@@ -91,7 +91,9 @@ def _lien(r: Inline, targets: LinkTargets) -> str:
     if r.subkind == "mail":
         return f'<a class="lien-mail" href="{escape(_mail_href(r.target))}">{text}</a>'
     if r.subkind in ("texte", "illustration"):
-        anchor = targets.title(r.target) if r.subkind == "texte" else targets.figure(r.target)
+        # the source sometimes says "illustration" for a title and the reverse: try the other kind second
+        first, second = (targets.title, targets.figure) if r.subkind == "texte" else (targets.figure, targets.title)
+        anchor = first(r.target) or second(r.target)
         if anchor:
             return f'<a class="lien-interne lien-{r.subkind}" href="#{anchor}">{text}</a>'
         targets.broken.append((r.subkind, r.target))
