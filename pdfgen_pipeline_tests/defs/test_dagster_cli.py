@@ -88,3 +88,12 @@ def test_render_tableau_from_s3(s3, cli, tmp_path):
     assert len(pdfs) == 1
     pdf = pdfium.PdfDocument(s3.client.get_object(Bucket=s3.buckets["artifacts"], Key=pdfs[0])["Body"].read())
     assert "Kermorvan" in "".join(p.get_textpage().get_text_range() for p in pdf)
+
+
+def test_definitions_validate_with_the_workspace(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    for args in (["definitions", "validate", *MODULE], ["definitions", "validate", "-w", "workspace.yaml"]):
+        proc = subprocess.run([DAGSTER, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "Validation successful" in proc.stderr + proc.stdout
