@@ -129,9 +129,111 @@ def _offset_css(first_page: int) -> CSS:
     return CSS(string=f"@page :first {{ counter-reset: page {first_page} }}")
 
 
+def _tree_size(roots: list) -> int:
+    return sum(1 + _tree_size(children) for _label, _target, children, _state in roots)
+
+
+def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_url: str, root: Path,
+                     fonts: FontConfiguration, fetcher: SandboxedURLFetcher, out_pdf: Path, workers: int,
+                     options: dict | None, seconds: dict[str, float]) -> PdfResult | None:
+    """The body in `workers` processes (see `parallel.py`); None when the body cannot be cut."""
+    from pdfgen_pipeline.render import parallel
+
+    # more groups than processes: the processes take the next group as they finish (layout time is not
+    # proportional to the amount of text)
+    groups = parallel.split_body(parts["body"], 2 * workers)
+    if len(groups) < 2:
+        return None
+    pdf_options = {**PDF_OPTIONS, **(options or {})}
+    with parallel.temp_dir(out_pdf.parent) as tmp_name:
+        tmp = Path(tmp_name)
+        t = time.perf_counter()
+        results = parallel.lay_out_groups(groups, prefix, suffix, base_url, root, tmp, workers)
+        seconds["layout_body"] = round(time.perf_counter() - t, 3)
+        seconds["body_groups"] = [r["seconds"] for r in results]
+        anchor_pages: dict[str, int] = {}
+        blank: set[int] = set()
+        offsets = []
+        n_body = 0
+        for g, r in enumerate(results):
+            offsets.append(n_body)
+            for a, i in r["anchors"].items():
+                anchor_pages.setdefault(a, n_body + i + 1)
+            blank.update(n_body + i for i in r["blank"])
+            n_body += r["pages"]
+            if g < len(results) - 1 and r["pages"] % 2:  # the next group opens on a recto
+                blank.add(n_body)
+                n_body += 1
+
+        def layout(name: str, part: str, css: list[CSS] | None = None):
+            t = time.perf_counter()
+            doc = HTML(string=prefix + part + suffix, base_url=base_url, url_fetcher=fetcher).render(
+                font_config=fonts, stylesheets=css or [])
+            seconds[f"layout_{name}"] = round(time.perf_counter() - t, 3)
+            return doc
+
+        def write(doc, path: Path) -> list:
+            parallel.mark_foreign_links(doc.pages)
+            tree = doc.make_bookmark_tree(scale=0.75, transform_pages=True)
+            for p in doc.pages:
+                p.bookmarks = []
+            doc.write_pdf(path, **pdf_options)
+            return tree
+
+        back_html, index_missing = fill_index_pages(parts["back"], anchor_pages)
+        back_pdf, back_tree, back_pages = None, [], []
+        if 'class="index"' in back_html:
+            start = n_body + 1
+            lead_blank = start % 2 == 0
+            if lead_blank:
+                back_html = back_html.replace('<div class="part back">',
+                                              '<div class="part back"><div style="break-after: page"></div>', 1)
+            back = layout("back", back_html, [_offset_css(start - 1 if lead_blank else start)])
+            back_pages = back.pages[1:] if lead_blank else back.pages
+            for i, p in enumerate(back_pages):
+                for a in p.anchors:
+                    anchor_pages.setdefault(a, start + i)
+            _move_margin_notes(back_pages)
+            back_pdf = tmp / "back.pdf"
+            back_tree = write(back.copy(back_pages), back_pdf)
+        front_html, toc_missing = fill_toc_pages(parts["front"], anchor_pages)
+        front = layout("front", front_html)
+        front_tree = write(front, tmp / "front.pdf")
+        numbers = parallel.numbers_document(prefix, suffix, n_body, blank, base_url, fonts)
+        numbers.write_pdf(tmp / "numbers.pdf")
+        t = time.perf_counter()
+        front_pages = len(front.pages) + len(front.pages) % 2
+        trees = [(0, front_tree), *((front_pages + offsets[g], r["bookmarks"]) for g, r in enumerate(results)),
+                 (front_pages + n_body, back_tree)]
+        pages = parallel.assemble(out_pdf, tmp / "front.pdf", len(front.pages) % 2 == 1, results, back_pdf,
+                                  tmp / "numbers.pdf", trees)
+        seconds["assemble"] = round(time.perf_counter() - t, 3)
+    for r in results:
+        fetcher.refusals.extend(tuple(x) for x in r["refusals"])
+    return PdfResult(pages=pages, front_pages=front_pages, body_pages=n_body, back_pages=len(back_pages),
+                     anchor_pages=anchor_pages, seconds=seconds, refused_urls=list(fetcher.refusals),
+                     bytes=out_pdf.stat().st_size, toc_unresolved=toc_missing, index_unresolved=index_missing,
+                     bookmarks=sum(_tree_size(tree) for _offset, tree in trees))
+
+
+#: Bodies smaller than this are laid out in one process (starting workers costs more than it saves).
+PARALLEL_MIN_BODY_CHARS = 600_000
+
+
+def default_workers() -> int:
+    """Processes for a long body: the CPUs this process may use, at most 4 (`PDFGEN_RENDER_WORKERS` overrides)."""
+    import os
+
+    if os.environ.get("PDFGEN_RENDER_WORKERS"):
+        return max(1, int(os.environ["PDFGEN_RENDER_WORKERS"]))
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = None,
-               font_config: FontConfiguration | None = None, options: dict | None = None) -> PdfResult:
-    """Lay out the book in `html_path` and write `out_pdf`. Resources come only from `sandbox_root`."""
+               font_config: FontConfiguration | None = None, options: dict | None = None,
+               workers: int | None = None, min_parallel_chars: int = PARALLEL_MIN_BODY_CHARS) -> PdfResult:
+    """Lay out the book in `html_path` and write `out_pdf`. Resources come only from `sandbox_root`.
+    A long body is laid out by `workers` processes (default: `default_workers()`)."""
     html_path = Path(html_path)
     root = Path(sandbox_root or html_path.parent)
     fetcher = SandboxedURLFetcher(root)
@@ -140,6 +242,14 @@ def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = No
     prefix, parts, suffix = split_parts(html_path.read_text(encoding="utf-8"))
     continuous = 'class="continu"' in prefix
     seconds: dict[str, float] = {}
+    workers = default_workers() if workers is None else workers
+    if workers > 1 and not continuous and len(parts["body"]) >= min_parallel_chars:
+        out_pdf.parent.mkdir(parents=True, exist_ok=True)
+        result = _render_parallel(prefix, parts, suffix, base_url=base_url, root=root, fonts=fonts,
+                                  fetcher=fetcher, out_pdf=out_pdf, workers=workers, options=options,
+                                  seconds=seconds)
+        if result is not None:
+            return result
 
     def layout(name: str, part: str, css: list[CSS] | None = None):
         t = time.perf_counter()

@@ -120,10 +120,12 @@ def test_alinea_numbers_in_the_outer_margin(rendered):
     front = _front_pages(report)
     with pdfplumber.open(out / "document.pdf") as pdf:
         sides = {}
-        for i in range(front + 1, front + 7):  # body page 1 holds only the plan of the book
+        for i in range(front + 1, front + 9):  # body page 1 holds only the plan of the book
             page = pdf.pages[i]
             words = page.extract_words(extra_attrs=["size"])
             body = [w for w in words if 9 < w["size"] < 10 and 60 < w["top"] < page.height - 60]  # 9.5pt text
+            if not body:  # the blank verso before a chapter opening on a recto
+                continue
             left_edge = min(w["x0"] for w in body)
             right_edge = max(w["x1"] for w in body)
             nmr = [w for w in words if re.fullmatch(r"\d\d", w["text"]) and 6.5 < w["size"] < 7.5
@@ -134,8 +136,8 @@ def test_alinea_numbers_in_the_outer_margin(rendered):
                 assert all(w["x0"] > right_edge - 1 for w in nmr), i
             else:
                 assert all(w["x1"] < left_edge + 1 for w in nmr), i
-            sides[printed_number % 2] = True
-        assert sides == {0: True, 1: True}
+            sides[printed_number % 2] = sides.get(printed_number % 2, 0) + 1
+        assert sides.get(0, 0) >= 2 and sides.get(1, 0) >= 2
 
 
 def test_corrections_show_bar_and_date(rendered):

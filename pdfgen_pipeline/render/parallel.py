@@ -1,0 +1,189 @@
+"""Long books: the body laid out in several processes, the PDF assembled with pikepdf.
+
+WeasyPrint lays a document out on one core. A long ouvrage's body is cut between chapters into
+groups (chapters open on a recto, so a group's pages keep their sides wherever it lands), each
+group is laid out and written by its own process without footer page numbers, and the parent
+then lays out the front matter and the index with the now known page numbers, stamps the footer
+numbers (one small WeasyPrint document of empty numbered pages, overlaid), rebuilds the named
+destinations, links between parts, bookmarks and page labels of the joined PDF.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pikepdf
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+
+from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
+
+#: Internal links to an anchor laid out by another process are written as this URI, then rewritten.
+FOREIGN = "pdfgen-anchor:"
+_NO_NUMBERS = CSS(string="@page corps:right { @bottom-right { content: none !important } } "
+                         "@page corps:left { @bottom-left { content: none !important } }")
+_CHAPTER = '<section class="chapitre '
+A4 = (595.2756, 841.8898)
+
+
+def split_body(body: str, groups: int) -> list[str]:
+    """Cut the body part between chapters into `groups` parts of about the same size; each part keeps
+    the part's wrapper and running-head element (the plan of the book stays with the first)."""
+    first = body.find(_CHAPTER)
+    end = body.rfind("</div>")
+    if first < 0 or groups < 2:
+        return [body]
+    opening = body[:body.index("</p>") + 4]  # part marker, <div class="part body">, running-head element
+    head, inner, tail = body[:first], body[first:end], body[end:]
+    starts = [m.start() for m in re.finditer(re.escape(_CHAPTER), inner)]
+    chapters = [inner[a:b] for a, b in zip(starts, [*starts[1:], len(inner)], strict=True)]
+    target = len(inner) / groups
+    out: list[list[str]] = [[]]
+    size = 0
+    for ch in chapters:
+        if size >= target * len(out) and len(out) < groups:
+            out.append([])
+        out[-1].append(ch)
+        size += len(ch)
+    return [(head if i == 0 else opening + "\n") + "".join(chs) + tail for i, chs in enumerate(out)]
+
+
+def mark_foreign_links(pages) -> None:
+    """Keep internal links whose anchor is not in `pages` (WeasyPrint would drop them) as marked URIs."""
+    own = {a for p in pages for a in p.anchors}
+    for p in pages:
+        p.links = [("external", FOREIGN + target, rect, box) if kind == "internal" and target not in own
+                   else (kind, target, rect, box) for kind, target, rect, box in p.links]
+
+
+def lay_out_group(job: dict) -> dict:
+    """Worker: lay out and write one group of chapters; returns what the parent needs to assemble."""
+    from pdfgen_pipeline.render.pdf import PDF_OPTIONS, _move_margin_notes
+
+    t = time.perf_counter()
+    fetcher = SandboxedURLFetcher(Path(job["root"]))
+    doc = HTML(string=job["html"], base_url=job["base_url"], url_fetcher=fetcher).render(
+        font_config=FontConfiguration(), stylesheets=[_NO_NUMBERS])
+    layout_s = time.perf_counter() - t
+    _move_margin_notes(doc.pages)
+    mark_foreign_links(doc.pages)
+    bookmarks = doc.make_bookmark_tree(scale=0.75, transform_pages=True)
+    for p in doc.pages:
+        p.bookmarks = []
+    doc.write_pdf(job["out"], **PDF_OPTIONS)
+    return {"pages": len(doc.pages), "anchors": {a: i for i, p in enumerate(doc.pages) for a in p.anchors},
+            "blank": [i for i, p in enumerate(doc.pages) if p._page_box.page_type.blank],
+            "bookmarks": bookmarks, "refusals": fetcher.refusals,
+            "seconds": {"layout": round(layout_s, 3), "write": round(time.perf_counter() - t - layout_s, 3)}}
+
+
+def lay_out_groups(groups: list[str], prefix: str, suffix: str, base_url: str, root: Path, tmp: Path,
+                   workers: int) -> list[dict]:
+    """Lay the groups out in `workers` processes (spawned: safe beside threads); results in order."""
+    jobs = [{"html": prefix + g + suffix, "base_url": base_url, "root": str(root), "out": str(tmp / f"body{i}.pdf")}
+            for i, g in enumerate(groups)]
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        results = pool.map(lay_out_group, jobs, chunksize=1)
+    for job, r in zip(jobs, results, strict=True):
+        r["pdf"] = job["out"]
+    return results
+
+
+def numbers_document(prefix: str, suffix: str, pages: int, blank: set[int], base_url: str,
+                     fonts: FontConfiguration):
+    """`pages` empty body pages with only their footer numbers (none on blank pages)."""
+    divs = "".join('<div class="np vide"></div>' if i in blank else '<div class="np"></div>' for i in range(pages))
+    css = CSS(string=".np + .np { break-before: page } .np.vide { page: vide } @page vide { }")
+    return HTML(string=prefix + '<div class="part body">' + divs + "</div>" + suffix, base_url=base_url).render(
+        font_config=fonts, stylesheets=[css])
+
+
+def _dests(pdf: pikepdf.Pdf) -> dict[str, tuple[int, list]]:
+    """Named destinations of a PDF: name → (page index, [x, y, zoom])."""
+    index = {p.obj.objgen: i for i, p in enumerate(pdf.pages)}
+    out = {}
+    if "/Names" in pdf.Root and "/Dests" in pdf.Root.Names:
+        for name, dest in pikepdf.NameTree(pdf.Root.Names.Dests).items():
+            if isinstance(dest, pikepdf.Dictionary):
+                dest = dest.D
+            page = index.get(dest[0].objgen)
+            if page is not None:
+                out[name] = (page, [float(v) if v is not None else 0 for v in list(dest)[2:5]])
+    return out
+
+
+def assemble(out_pdf: Path, front_pdf: Path, front_blank: bool, body: list[dict], back_pdf: Path | None,
+             numbers_pdf: Path, bookmark_trees: list[tuple[int, list]]) -> int:
+    """Join front matter, body groups and index into `out_pdf`; returns the number of pages."""
+    final = pikepdf.open(front_pdf)
+    sources = [(final, 0)]
+    front_n = len(final.pages)
+    if front_blank:
+        final.add_blank_page(page_size=A4)
+    body_start = len(final.pages)
+    parts = []
+    for g, r in enumerate(body):
+        part = pikepdf.open(r["pdf"])
+        parts.append(part)
+        sources.append((part, len(final.pages)))
+        with warnings.catch_warnings():  # named destinations are rebuilt below
+            warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
+            final.pages.extend(part.pages)
+        if g < len(body) - 1 and len(part.pages) % 2:
+            final.add_blank_page(page_size=A4)
+    body_end = len(final.pages)
+    if back_pdf is not None:
+        back = pikepdf.open(back_pdf)
+        parts.append(back)
+        sources.append((back, len(final.pages)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
+            final.pages.extend(back.pages)
+    numbers = pikepdf.open(numbers_pdf)
+    for i in range(body_end - body_start):
+        final.pages[body_start + i].add_overlay(numbers.pages[i])
+    # named destinations of every part, then links between parts
+    tree = pikepdf.NameTree.new(final)
+    for src, offset in sources:
+        for name, (page, (x, y, zoom)) in _dests(src).items():
+            tree[name] = pikepdf.Array([final.pages[offset + page].obj, pikepdf.Name.XYZ, x, y, zoom])
+    final.Root.Names = pikepdf.Dictionary(Dests=tree.obj)
+    for page in final.pages:
+        for annot in page.obj.get("/Annots", []):
+            action = annot.get("/A")
+            if action is not None and str(action.get("/URI", "")).startswith(FOREIGN):
+                annot.Dest = pikepdf.String(str(action.URI)[len(FOREIGN):])
+                del annot["/A"]
+    with final.open_outline() as outline:
+        outline.root.clear()
+        for offset, roots in bookmark_trees:
+            outline.root.extend(_outline_items(final, roots, offset))
+    final.Root.PageLabels = pikepdf.Dictionary(Nums=pikepdf.Array([
+        0, pikepdf.Dictionary(S=pikepdf.Name.r), body_start, pikepdf.Dictionary(S=pikepdf.Name.D, St=1)]))
+    final.save(out_pdf)
+    pages = len(final.pages)
+    for p in [*parts, numbers, final]:
+        p.close()
+    del front_n
+    return pages
+
+
+def _outline_items(pdf: pikepdf.Pdf, roots: list, offset: int) -> list[pikepdf.OutlineItem]:
+    items = []
+    for label, (page, _x, y), children, state in roots:
+        item = pikepdf.OutlineItem(label, offset + page, pikepdf.PageLocation.XYZ, top=y)
+        item.is_closed = state == "closed"
+        item.children.extend(_outline_items(pdf, children, offset))
+        items.append(item)
+    return items
+
+
+def temp_dir(parent: Path) -> tempfile.TemporaryDirectory:
+    """A scratch folder for the parts (beside the output)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=".parts-", dir=parent)

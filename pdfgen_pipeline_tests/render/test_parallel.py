@@ -1,0 +1,72 @@
+"""The multi-process path (body cut between chapters, PDF assembled with pikepdf) gives the same book."""
+
+import re
+from html import unescape
+
+import pikepdf
+import pytest
+
+from pdfgen_pipeline.render.parallel import split_body
+from pdfgen_pipeline.render.pdf import render_pdf
+from pdfgen_pipeline_tests.pdfcheck import (
+    bookmarks,
+    index_problems,
+    links,
+    page_texts,
+    printed_page_numbers,
+    toc_problems,
+    word_coverage,
+)
+
+
+@pytest.fixture(scope="module")
+def parallel_c99(rendered, tmp_path_factory):
+    out, _report = rendered["c99"]
+    pdf = tmp_path_factory.mktemp("parallel") / "document.pdf"
+    result = render_pdf(out / "document.html", pdf, sandbox_root=out, workers=2, min_parallel_chars=0)
+    return out, pdf, result
+
+
+def test_split_body_keeps_every_chapter_once():
+    body = ('<!-- pdfgen:part body -->\n<div class="part body">\n<p class="running-ouvrage">IN C99</p>\n'
+            '<div class="plan">plan</div>\n' + "".join(f'<section class="chapitre niveau1">ch{i}</section>\n'
+                                                         for i in range(5)) + '</div>\n<!-- pdfgen:end body -->')
+    groups = split_body(body, 3)
+    assert len(groups) == 3
+    assert "plan" in groups[0] and all("plan" not in g for g in groups[1:])
+    assert all(g.startswith("<!-- pdfgen:part body -->") and 'class="running-ouvrage"' in g for g in groups)
+    assert [m for g in groups for m in re.findall(r"ch\d", g)] == [f"ch{i}" for i in range(5)]
+
+
+def test_parallel_book_has_exact_toc_index_links_and_bookmarks(parallel_c99, referentiel):
+    out, pdf, result = parallel_c99
+    assert "body_groups" in result.seconds  # the multi-process path was taken
+    assert result.toc_unresolved == 0 and result.index_unresolved == 0
+    checked, problems = toc_problems(pdf, result.front_pages)
+    assert checked >= 40 and problems == []
+    html = (out / "document.html").read_text("utf-8")
+    terms = [unescape(t) for t in re.findall(r'<span class="terme">([^<]+)</span>', html)]
+    index_pages = list(range(result.pages - result.back_pages, result.pages))
+    checked, problems = index_problems(pdf, index_pages, terms)
+    assert checked >= len(terms) and problems == []
+    marks = bookmarks(pdf)
+    assert len(marks) == result.bookmarks == len(re.findall(r'class="titre( modifie)?"', html)) + 2
+    assert all(page is not None for _level, _title, page in marks)
+    coverage, missing = word_coverage(referentiel / "c99" / "xml" / "document.xml", pdf)
+    assert coverage >= 0.999, missing.most_common(5)
+    lks = links(pdf)
+    assert not [lk.uri for lk in lks if lk.uri and lk.uri.startswith("pdfgen-anchor:")]
+    assert any(lk.uri and lk.uri.startswith("mailto:") for lk in lks)
+
+
+def test_parallel_book_numbers_labels_and_metadata(parallel_c99, rendered):
+    _out, pdf, result = parallel_c99
+    printed = printed_page_numbers(pdf)
+    texts = page_texts(pdf)
+    body = [printed[i] for i in range(result.front_pages, result.pages) if texts[i].strip()]
+    assert body == [str(n) for n in range(1, result.body_pages + result.back_pages + 1)
+                    if texts[result.front_pages + n - 1].strip()]
+    with pikepdf.open(pdf) as p:
+        assert p.Root.PageLabels.Nums[2] == result.front_pages
+        assert str(p.Root.Lang) == "fr"
+        assert str(p.docinfo["/Title"]).startswith("Instructions nautiques C99")
