@@ -1,10 +1,11 @@
 """Long books: the body laid out in several processes, the PDF assembled with pikepdf.
 
 WeasyPrint lays a document out on one core. A long ouvrage's body is cut between chapters into
-groups (chapters open on a recto, so a group's pages keep their sides wherever it lands), each
-group is laid out and written by its own process without footer page numbers, and the parent
-then lays out the front matter and the index with the now known page numbers, stamps the footer
-numbers (one small WeasyPrint document of empty numbered pages, overlaid), rebuilds the named
+groups (chapters open on a recto, so a group's pages keep their sides wherever it lands); a pool
+of processes lays out and writes the groups, largest first, without footer page numbers. With
+the page of every anchor known, one process lays out the index while the parent lays out the
+front matter, whose contents carry the now known numbers; the parent then stamps the footer
+numbers (one small WeasyPrint document of empty numbered pages, overlaid) and rebuilds the named
 destinations, links between parts, bookmarks and page labels of the joined PDF.
 """
 
@@ -25,32 +26,55 @@ from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
 
 #: Internal links to an anchor laid out by another process are written as this URI, then rewritten.
 FOREIGN = "pdfgen-anchor:"
-_NO_NUMBERS = CSS(string="@page corps:right { @bottom-right { content: none !important } } "
-                         "@page corps:left { @bottom-left { content: none !important } }")
+NO_NUMBERS_CSS = ("@page corps:right { @bottom-right { content: none !important } } "
+                  "@page corps:left { @bottom-left { content: none !important } }")
 _CHAPTER = '<section class="chapitre '
+#: A group of chapters smaller than this (about 6 pages) is not worth a job of its own.
+MIN_GROUP_CHARS = 30_000
 A4 = (595.2756, 841.8898)
 
 
-def split_body(body: str, groups: int) -> list[str]:
-    """Cut the body part between chapters into `groups` parts of about the same size; each part keeps
-    the part's wrapper and running-head element (the plan of the book stays with the first)."""
+def split_body(body: str, max_groups: int, min_chars: int = MIN_GROUP_CHARS) -> list[str]:
+    """Cut the body part between chapters into at most `max_groups` groups of consecutive chapters:
+    one per chapter, the smallest merged with their smaller neighbour while there are too many or one
+    is under `min_chars`. Each group keeps the part's wrapper and running-head element (the plan of
+    the book stays with the first group)."""
     first = body.find(_CHAPTER)
     end = body.rfind("</div>")
-    if first < 0 or groups < 2:
+    if first < 0 or max_groups < 2:
         return [body]
-    opening = body[:body.index("</p>") + 4]  # part marker, <div class="part body">, running-head element
+    running = body.index('<p class="running-ouvrage"')
+    wrapper = body[:running]  # part marker, <div class="part body">
+    running_p = body[running:body.index("</p>", running) + 4]
     head, inner, tail = body[:first], body[first:end], body[end:]
     starts = [m.start() for m in re.finditer(re.escape(_CHAPTER), inner)]
-    chapters = [inner[a:b] for a, b in zip(starts, [*starts[1:], len(inner)], strict=True)]
-    target = len(inner) / groups
-    out: list[list[str]] = [[]]
-    size = 0
-    for ch in chapters:
-        if size >= target * len(out) and len(out) < groups:
-            out.append([])
-        out[-1].append(ch)
-        size += len(ch)
-    return [(head if i == 0 else opening + "\n") + "".join(chs) + tail for i, chs in enumerate(out)]
+    groups = [inner[a:b] for a, b in zip(starts, [*starts[1:], len(inner)], strict=True)]
+    while len(groups) > 1:
+        smallest = min(range(len(groups)), key=lambda i: len(groups[i]))
+        if len(groups) <= max_groups and len(groups[smallest]) >= min_chars:
+            break
+        if smallest == 0:
+            other = 1
+        elif smallest == len(groups) - 1:
+            other = smallest - 1
+        else:
+            other = min(smallest - 1, smallest + 1, key=lambda i: len(groups[i]))
+        a, b = sorted((smallest, other))
+        groups[a:b + 1] = [groups[a] + groups[b]]
+    # in the other groups the running-head element goes inside the first chapter: before it, it would
+    # sit alone on a page (the chapter breaks to a new recto)
+    return [head + g + tail if i == 0 else wrapper + _inside_section(g, running_p) + tail
+            for i, g in enumerate(groups)]
+
+
+def _inside_section(group: str, element: str) -> str:
+    cut = group.index(">") + 1
+    return group[:cut] + element + group[cut:]
+
+
+def schedule(sizes: list[int]) -> list[int]:
+    """Order in which to hand jobs to the processes: largest first, so that no long job starts last."""
+    return sorted(range(len(sizes)), key=lambda i: -sizes[i])
 
 
 def mark_foreign_links(pages) -> None:
@@ -61,37 +85,55 @@ def mark_foreign_links(pages) -> None:
                    else (kind, target, rect, box) for kind, target, rect, box in p.links]
 
 
-def lay_out_group(job: dict) -> dict:
-    """Worker: lay out and write one group of chapters; returns what the parent needs to assemble."""
+def lay_out_part(job: dict) -> dict:
+    """Worker: lay out and write one part of the book (a group of chapters, or the index).
+
+    `job`: html, base_url, root (sandbox), out (PDF path), css (extra stylesheets, as strings),
+    drop_first (the first page is a parity filler, not written). Returns what the parent needs."""
     from pdfgen_pipeline.render.pdf import PDF_OPTIONS, _move_margin_notes
 
     t = time.perf_counter()
     fetcher = SandboxedURLFetcher(Path(job["root"]))
     doc = HTML(string=job["html"], base_url=job["base_url"], url_fetcher=fetcher).render(
-        font_config=FontConfiguration(), stylesheets=[_NO_NUMBERS])
+        font_config=FontConfiguration(), stylesheets=[CSS(string=c) for c in job.get("css", [])])
     layout_s = time.perf_counter() - t
+    if job.get("drop_first"):
+        doc = doc.copy(doc.pages[1:])
     _move_margin_notes(doc.pages)
     mark_foreign_links(doc.pages)
     bookmarks = doc.make_bookmark_tree(scale=0.75, transform_pages=True)
     for p in doc.pages:
         p.bookmarks = []
     doc.write_pdf(job["out"], **PDF_OPTIONS)
-    return {"pages": len(doc.pages), "anchors": {a: i for i, p in enumerate(doc.pages) for a in p.anchors},
+    anchors: dict[str, int] = {}
+    for i, p in enumerate(doc.pages):
+        for a in p.anchors:
+            anchors.setdefault(a, i)
+    return {"pages": len(doc.pages), "anchors": anchors, "pdf": job["out"],
             "blank": [i for i, p in enumerate(doc.pages) if p._page_box.page_type.blank],
             "bookmarks": bookmarks, "refusals": fetcher.refusals,
             "seconds": {"layout": round(layout_s, 3), "write": round(time.perf_counter() - t - layout_s, 3)}}
 
 
-def lay_out_groups(groups: list[str], prefix: str, suffix: str, base_url: str, root: Path, tmp: Path,
-                   workers: int) -> list[dict]:
-    """Lay the groups out in `workers` processes (spawned: safe beside threads); results in order."""
-    jobs = [{"html": prefix + g + suffix, "base_url": base_url, "root": str(root), "out": str(tmp / f"body{i}.pdf")}
-            for i, g in enumerate(groups)]
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
-        results = pool.map(lay_out_group, jobs, chunksize=1)
-    for job, r in zip(jobs, results, strict=True):
-        r["pdf"] = job["out"]
-    return results
+def body_jobs(groups: list[str], prefix: str, suffix: str, base_url: str, root: Path, tmp: Path) -> list[dict]:
+    """One job per group of chapters, laid out without footer page numbers (stamped after assembly)."""
+    return [{"html": prefix + g + suffix, "base_url": base_url, "root": str(root), "out": str(tmp / f"body{i}.pdf"),
+             "css": [NO_NUMBERS_CSS]} for i, g in enumerate(groups)]
+
+
+def pool(workers: int):
+    """A pool of `workers` spawned processes (spawn: safe beside the threads of a Dagster run)."""
+    return multiprocessing.get_context("spawn").Pool(workers)
+
+
+def run_in_order(workers_pool, jobs: list[dict]) -> list[dict]:
+    """Run `jobs` in the pool, largest first; results in the jobs' order."""
+    order = schedule([len(j["html"]) for j in jobs])
+    results = workers_pool.map(lay_out_part, [jobs[i] for i in order], chunksize=1)
+    out: list[dict] = [{}] * len(jobs)
+    for i, r in zip(order, results, strict=True):
+        out[i] = r
+    return out
 
 
 def numbers_document(prefix: str, suffix: str, pages: int, blank: set[int], base_url: str,

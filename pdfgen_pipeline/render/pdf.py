@@ -27,6 +27,7 @@ from pdfgen_pipeline.render.html import split_parts
 PDF_OPTIONS = {"optimize_images": True, "jpeg_quality": 80, "dpi": 150}
 
 _PN = re.compile(r'<span class="pn" data-target="([^"]*)"></span>')
+_PN_TARGETS = re.compile(r'<span class="pn" data-target="([^"]*)">')
 _IX = re.compile(r'<span class="ix-pages" data-targets="([^"]*)">.*?</span>(?=</p>)', re.S)
 _TERME = re.compile(r'<span class="terme">([^<]*)</span>')
 _MARGIN_CLASSES = ("nmr", "corr-date")
@@ -136,19 +137,20 @@ def _tree_size(roots: list) -> int:
 def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_url: str, root: Path,
                      fonts: FontConfiguration, fetcher: SandboxedURLFetcher, out_pdf: Path, workers: int,
                      options: dict | None, seconds: dict[str, float]) -> PdfResult | None:
-    """The body in `workers` processes (see `parallel.py`); None when the body cannot be cut."""
+    """The body in `workers` processes, then the index in one of them while this process lays out
+    the front matter (see `parallel.py`); None when the body cannot be cut."""
     from pdfgen_pipeline.render import parallel
 
-    # more groups than processes: the processes take the next group as they finish (layout time is not
-    # proportional to the amount of text)
-    groups = parallel.split_body(parts["body"], 2 * workers)
+    # more groups than processes, largest first: a process takes the next group when it finishes
+    groups = parallel.split_body(parts["body"], 4 * workers,
+                                 min_chars=min(parallel.MIN_GROUP_CHARS, len(parts["body"]) // (4 * workers)))
     if len(groups) < 2:
         return None
     pdf_options = {**PDF_OPTIONS, **(options or {})}
-    with parallel.temp_dir(out_pdf.parent) as tmp_name:
+    with parallel.temp_dir(out_pdf.parent) as tmp_name, parallel.pool(min(workers, len(groups))) as pool:
         tmp = Path(tmp_name)
         t = time.perf_counter()
-        results = parallel.lay_out_groups(groups, prefix, suffix, base_url, root, tmp, workers)
+        results = parallel.run_in_order(pool, parallel.body_jobs(groups, prefix, suffix, base_url, root, tmp))
         seconds["layout_body"] = round(time.perf_counter() - t, 3)
         seconds["body_groups"] = [r["seconds"] for r in results]
         anchor_pages: dict[str, int] = {}
@@ -165,55 +167,63 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
                 blank.add(n_body)
                 n_body += 1
 
-        def layout(name: str, part: str, css: list[CSS] | None = None):
-            t = time.perf_counter()
-            doc = HTML(string=prefix + part + suffix, base_url=base_url, url_fetcher=fetcher).render(
-                font_config=fonts, stylesheets=css or [])
-            seconds[f"layout_{name}"] = round(time.perf_counter() - t, 3)
-            return doc
-
-        def write(doc, path: Path) -> list:
-            parallel.mark_foreign_links(doc.pages)
-            tree = doc.make_bookmark_tree(scale=0.75, transform_pages=True)
-            for p in doc.pages:
-                p.bookmarks = []
-            doc.write_pdf(path, **pdf_options)
-            return tree
-
+        # the index (in a worker) and the front matter (here) at the same time
+        t = time.perf_counter()
         back_html, index_missing = fill_index_pages(parts["back"], anchor_pages)
-        back_pdf, back_tree, back_pages = None, [], []
+        start = n_body + 1
+        back_async = None
         if 'class="index"' in back_html:
-            start = n_body + 1
-            lead_blank = start % 2 == 0
+            lead_blank = start % 2 == 0  # the index's first page is a verso: lay out a filler recto first
             if lead_blank:
                 back_html = back_html.replace('<div class="part back">',
                                               '<div class="part back"><div style="break-after: page"></div>', 1)
-            back = layout("back", back_html, [_offset_css(start - 1 if lead_blank else start)])
-            back_pages = back.pages[1:] if lead_blank else back.pages
-            for i, p in enumerate(back_pages):
-                for a in p.anchors:
-                    anchor_pages.setdefault(a, start + i)
-            _move_margin_notes(back_pages)
-            back_pdf = tmp / "back.pdf"
-            back_tree = write(back.copy(back_pages), back_pdf)
-        front_html, toc_missing = fill_toc_pages(parts["front"], anchor_pages)
-        front = layout("front", front_html)
-        front_tree = write(front, tmp / "front.pdf")
+            back_async = pool.apply_async(parallel.lay_out_part, ({
+                "html": prefix + back_html + suffix, "base_url": base_url, "root": str(root),
+                "out": str(tmp / "back.pdf"), "css": [f"@page :first {{ counter-reset: page "
+                                                      f"{start - 1 if lead_blank else start} }}"],
+                "drop_first": lead_blank},))
+        # contents entries pointing into the index (its title) are on its first page; checked below
+        back_targets = {a: start for a in _PN_TARGETS.findall(parts["front"]) if a not in anchor_pages}
+
+        def front_layout(pages: dict[str, int]):
+            front_html, missing = fill_toc_pages(parts["front"], pages)
+            t = time.perf_counter()
+            doc = HTML(string=prefix + front_html + suffix, base_url=base_url, url_fetcher=fetcher).render(
+                font_config=fonts)
+            seconds["layout_front"] = round(time.perf_counter() - t, 3)
+            return doc, missing
+
+        front, toc_missing = front_layout({**anchor_pages, **back_targets})
         numbers = parallel.numbers_document(prefix, suffix, n_body, blank, base_url, fonts)
         numbers.write_pdf(tmp / "numbers.pdf")
+        back = back_async.get() if back_async is not None else None
+        back_tree: list = []
+        if back is not None:
+            seconds["layout_back"] = back["seconds"]["layout"]
+            for a, i in back["anchors"].items():
+                anchor_pages.setdefault(a, start + i)
+            back_tree = back["bookmarks"]
+            if any(anchor_pages.get(a) != p for a, p in back_targets.items()):
+                front, toc_missing = front_layout(anchor_pages)  # not on the index's first page after all
+        parallel.mark_foreign_links(front.pages)
+        front_tree = front.make_bookmark_tree(scale=0.75, transform_pages=True)
+        for p in front.pages:
+            p.bookmarks = []
+        front.write_pdf(tmp / "front.pdf", **pdf_options)
+        seconds["front_and_index"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         front_pages = len(front.pages) + len(front.pages) % 2
         trees = [(0, front_tree), *((front_pages + offsets[g], r["bookmarks"]) for g, r in enumerate(results)),
                  (front_pages + n_body, back_tree)]
-        pages = parallel.assemble(out_pdf, tmp / "front.pdf", len(front.pages) % 2 == 1, results, back_pdf,
-                                  tmp / "numbers.pdf", trees)
+        pages = parallel.assemble(out_pdf, tmp / "front.pdf", len(front.pages) % 2 == 1, results,
+                                  back["pdf"] if back else None, tmp / "numbers.pdf", trees)
         seconds["assemble"] = round(time.perf_counter() - t, 3)
-    for r in results:
+    for r in [*results, *([back] if back else [])]:
         fetcher.refusals.extend(tuple(x) for x in r["refusals"])
-    return PdfResult(pages=pages, front_pages=front_pages, body_pages=n_body, back_pages=len(back_pages),
-                     anchor_pages=anchor_pages, seconds=seconds, refused_urls=list(fetcher.refusals),
-                     bytes=out_pdf.stat().st_size, toc_unresolved=toc_missing, index_unresolved=index_missing,
-                     bookmarks=sum(_tree_size(tree) for _offset, tree in trees))
+    return PdfResult(pages=pages, front_pages=front_pages, body_pages=n_body,
+                     back_pages=back["pages"] if back else 0, anchor_pages=anchor_pages, seconds=seconds,
+                     refused_urls=list(fetcher.refusals), bytes=out_pdf.stat().st_size, toc_unresolved=toc_missing,
+                     index_unresolved=index_missing, bookmarks=sum(_tree_size(tree) for _offset, tree in trees))
 
 
 #: Bodies smaller than this are laid out in one process (starting workers costs more than it saves).

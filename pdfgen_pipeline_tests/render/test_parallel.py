@@ -6,7 +6,7 @@ from html import unescape
 import pikepdf
 import pytest
 
-from pdfgen_pipeline.render.parallel import split_body
+from pdfgen_pipeline.render.parallel import schedule, split_body
 from pdfgen_pipeline.render.pdf import render_pdf
 from pdfgen_pipeline_tests.pdfcheck import (
     bookmarks,
@@ -31,11 +31,26 @@ def test_split_body_keeps_every_chapter_once():
     body = ('<!-- pdfgen:part body -->\n<div class="part body">\n<p class="running-ouvrage">IN C99</p>\n'
             '<div class="plan">plan</div>\n' + "".join(f'<section class="chapitre niveau1">ch{i}</section>\n'
                                                          for i in range(5)) + '</div>\n<!-- pdfgen:end body -->')
-    groups = split_body(body, 3)
+    groups = split_body(body, 3, min_chars=0)
     assert len(groups) == 3
     assert "plan" in groups[0] and all("plan" not in g for g in groups[1:])
     assert all(g.startswith("<!-- pdfgen:part body -->") and 'class="running-ouvrage"' in g for g in groups)
     assert [m for g in groups for m in re.findall(r"ch\d", g)] == [f"ch{i}" for i in range(5)]
+
+
+def test_split_body_merges_small_chapters_with_their_smaller_neighbour():
+    sizes = [5, 200, 40, 300, 3]
+    body = ('<!-- pdfgen:part body -->\n<div class="part body">\n<p class="running-ouvrage">IN</p>\n'
+            + "".join(f'<section class="chapitre niveau1">ch{i}:{"x" * n}</section>' for i, n in enumerate(sizes))
+            + '</div>\n<!-- pdfgen:end body -->')
+    groups = split_body(body, 10, min_chars=100)
+    assert [re.findall(r"ch(\d)", g) for g in groups] == [["0", "1", "2"], ["3", "4"]]
+    assert [re.findall(r"ch(\d)", g) for g in split_body(body, 10, min_chars=0)] == [[str(i)] for i in range(5)]
+    assert len(split_body(body, 2, min_chars=0)) == 2
+
+
+def test_largest_jobs_are_handed_out_first():
+    assert schedule([10, 300, 40, 300, 5]) == [1, 3, 2, 0, 4]
 
 
 def test_parallel_book_has_exact_toc_index_links_and_bookmarks(parallel_c99, referentiel):
@@ -61,6 +76,10 @@ def test_parallel_book_has_exact_toc_index_links_and_bookmarks(parallel_c99, ref
 
 def test_parallel_book_numbers_labels_and_metadata(parallel_c99, rendered):
     _out, pdf, result = parallel_c99
+    single = rendered["c99"][1]["documents"][0]
+    # same pages as the one-process layout: no page lost or added where the groups meet
+    assert (result.front_pages, result.body_pages, result.back_pages) == (
+        single["front_pages"], single["body_pages"], single["back_pages"])
     printed = printed_page_numbers(pdf)
     texts = page_texts(pdf)
     body = [printed[i] for i in range(result.front_pages, result.pages) if texts[i].strip()]
