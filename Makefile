@@ -34,8 +34,14 @@ test: system-deps venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# Issue-4 figures: C2.2 against the reference baseline, synthetic scaling, no-op re-run, sensor tick,
+# backfill throughput (each prints medians and ratios measured in the same run; ~25 min on 2 cores).
 bench: system-deps venv
 	$(PY) bench/render_c22.py --shared $(SHARED)
+	$(PY) bench/scaling.py
+	$(PY) bench/noop_rematerialize.py
+	$(PY) bench/sensor_cost.py
+	$(PY) bench/backfill_throughput.py
 
 clean:
 	rm -rf var .pytest_cache

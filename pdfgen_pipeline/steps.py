@@ -8,11 +8,15 @@ bytes), so any step can run in another process or on another machine.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+
+from PIL import Image
 
 from pdfgen_pipeline import __version__
 from pdfgen_pipeline.ouvrage.keys import validate_ouvrage_key
@@ -29,7 +33,7 @@ from pdfgen_pipeline.stores.base import Store, join_key
 from pdfgen_pipeline.stores.publication import MANIFEST, Published, publish, published_keys, read_manifest
 
 #: Bump when a change of the renderer changes its output: artifacts and data versions follow it.
-RENDER_CODE_VERSION = f"{__version__}-r1"
+RENDER_CODE_VERSION = f"{__version__}-r2"
 STEPS = 5
 MAX_WARNINGS_IN_POINTER = 500
 
@@ -152,9 +156,13 @@ def vignette_step(artifacts: Store, pdf: dict, tmp: Path) -> dict:
     width, height = render_vignette(main, tmp / VIGNETTE)
     key = join_key(pdf["prefix"], VIGNETTE)
     artifacts.upload_file(key, tmp / VIGNETTE, "image/jpeg")
+    with Image.open(tmp / VIGNETTE) as im:  # a small preview, shown in the Dagster UI
+        im.thumbnail((180, 260))
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=70)
     return _save(artifacts, join_key(pdf["prefix"], "vignette.json"), {
         **_base(pdf), "vignette": key, "width": width, "height": height, "bytes": (tmp / VIGNETTE).stat().st_size,
-        "seconds": round(time.perf_counter() - t, 3)})
+        "preview_jpeg_base64": base64.b64encode(buf.getvalue()).decode(), "seconds": round(time.perf_counter() - t, 3)})
 
 
 def metadata_step(artifacts: Store, html: dict, pdf: dict, tmp: Path) -> dict:

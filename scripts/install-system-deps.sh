@@ -2,6 +2,7 @@
 # Install the Debian packages pdfgen-pipeline needs, only those that are missing.
 # Used by the Makefile (make demo / make test) and by the Dockerfile, so both stay in step.
 #   --with-test : also PostgreSQL server binaries and Chromium (tests, not the runtime image)
+#   --clean     : afterwards remove apt's package lists and downloaded archives (container images)
 set -euo pipefail
 
 RUNTIME_PACKAGES=(
@@ -16,8 +17,18 @@ TEST_PACKAGES=(
   chromium chromium-driver                               # headless browser checks
 )
 
+with_test=0
+clean=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-test) with_test=1 ;;
+    --clean) clean=1 ;;
+    *) echo "usage: $0 [--with-test] [--clean]" >&2; exit 2 ;;
+  esac
+done
+
 packages=("${RUNTIME_PACKAGES[@]}")
-if [[ "${1:-}" == "--with-test" ]]; then
+if [[ $with_test -eq 1 ]]; then
   packages+=("${TEST_PACKAGES[@]}")
 fi
 
@@ -44,3 +55,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [[ $clean -eq 1 ]]; then
+  $SUDO apt-get clean
+  $SUDO rm -rf /var/lib/apt/lists/*
+fi

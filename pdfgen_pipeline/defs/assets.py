@@ -2,13 +2,10 @@
 and the unpartitioned catalogue of what is published."""
 
 
-import base64
-import io
 import tempfile
 from pathlib import Path
 
 import dagster as dg
-from PIL import Image
 
 from pdfgen_pipeline import steps
 from pdfgen_pipeline.defs.partitions import ouvrages_partitions
@@ -99,12 +96,7 @@ def ouvrage_pdf(context: dg.AssetExecutionContext, stores: StoresResource, ouvra
 def ouvrage_vignette(context: dg.AssetExecutionContext, stores: StoresResource, ouvrage_pdf: dict) -> dg.Output[dict]:
     with tempfile.TemporaryDirectory(prefix="pdfgen-vignette-") as tmp:
         ptr = steps.vignette_step(stores.artifacts(), ouvrage_pdf, Path(tmp))
-        stores.artifacts().download_file(ptr["vignette"], Path(tmp) / "preview.jpg")
-        with Image.open(Path(tmp) / "preview.jpg") as im:
-            im.thumbnail((180, 260))
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=70)
-    preview = base64.b64encode(buf.getvalue()).decode()
+    preview = ptr["preview_jpeg_base64"]
     return dg.Output(ptr, metadata={
         "preview": dg.MetadataValue.md(f"![vignette](data:image/jpeg;base64,{preview})"),
         "size": f"{ptr['width']}×{ptr['height']}", "bytes": ptr["bytes"],
@@ -127,7 +119,7 @@ def ouvrage_publication(context: dg.AssetExecutionContext, stores: StoresResourc
                         ouvrage_pdf: dict, ouvrage_vignette: dict, ouvrage_metadata: dict) -> dg.Output[dict]:
     with tempfile.TemporaryDirectory(prefix="pdfgen-publish-") as tmp:
         published = steps.publication_step(stores.artifacts(), stores.generated(), ouvrage_html, ouvrage_pdf,
-                                           ouvrage_vignette, ouvrage_metadata, run_id=context.run_id,
+                                           ouvrage_vignette, ouvrage_metadata, run_id=context.run.run_id,
                                            tmp=Path(tmp))
     m = published.manifest
     return dg.Output({"ouvrage": published.key, "manifest": m, "locations": published.locations}, metadata={

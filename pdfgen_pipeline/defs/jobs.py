@@ -57,7 +57,7 @@ def render_preview(context: dg.OpExecutionContext, config: PreviewConfig, stores
     key = validate_ouvrage_key(config.ouvrage)
     with tempfile.TemporaryDirectory(prefix="pdfgen-preview-") as tmp:
         result = steps.preview_step(stores.named(config.referentiel), stores.artifacts(), key,
-                                    run_id=context.run_id, tmp=Path(tmp))
+                                    run_id=context.run.run_id, tmp=Path(tmp))
     pdf = result["locations"].get("document.pdf")
     context.log.info(f"preview of {key} from {result['referentiel']}: {pdf} ({result['pages']} pages)")
     context.add_output_metadata({"pdf": dg.MetadataValue.path(pdf), "pages": result["pages"],
@@ -88,7 +88,7 @@ def render_table(context: dg.OpExecutionContext, config: TableauConfig, stores: 
             stores.open(parent).download_file(name, local)
         else:
             open_store(parent or ".").download_file(name, local)
-        result = steps.tableau_step(local, stores.artifacts(), run_id=context.run_id, tmp=Path(tmp),
+        result = steps.tableau_step(local, stores.artifacts(), run_id=context.run.run_id, tmp=Path(tmp),
                                     title=config.title)
     context.log.info(f"{config.table} → {result['pdf']} ({result['pages']} pages)")
     context.add_output_metadata({"pdf": dg.MetadataValue.path(result["pdf"]), "pages": result["pages"],
