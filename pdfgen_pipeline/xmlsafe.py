@@ -77,8 +77,14 @@ def _reason(exc: etree.XMLSyntaxError) -> str:
     msg = msg.split(", line ")[0]
     if "Excessive depth" in msg:
         return f"elements nested deeper than {MAX_DEPTH} levels"
-    if "huge text node" in msg or "Huge input lookup" in msg:
+    if "huge text node" in msg or "Huge input lookup" in msg or "Text node too long" in msg:
         return "a text node is larger than 10 MB"
+    if "amplification factor" in msg:  # libxml2 2.12+ spots billion laughs even without expanding
+        return "entity declarations expanding too much (billion laughs): not allowed"
+    if "Buffer size limit exceeded" in msg:  # libxml2 2.11+: an attribute value over 10 MB
+        return "an attribute value is larger than 10 MB"
+    # never suggest a parser option the user cannot set
+    msg = re.sub(r",? *(try|use) XML_PARSE_HUGE( option)?", "", msg).strip()
     return f"malformed XML: {msg}"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from pdfgen_pipeline import steps
+from pdfgen_pipeline.defs.failures import fail_fast_on_permanent_errors
 from pdfgen_pipeline.defs.partitions import ouvrages_partitions
 from pdfgen_pipeline.defs.resources import StoresResource
 
@@ -31,7 +32,7 @@ def _warnings_md(warnings: list[dict], limit: int = 50) -> dg.MetadataValue:
 @dg.asset(**COMMON, retry_policy=S3_RETRY, kinds={"s3", "xml"},
           description="Snapshot of the ouvrage and the commun/ files it uses, from the production referentiel.")
 def ouvrage_source(context: dg.AssetExecutionContext, stores: StoresResource) -> dg.Output[dict]:
-    with tempfile.TemporaryDirectory(prefix="pdfgen-source-") as tmp:
+    with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-source-") as tmp:
         ptr = steps.source_step(stores.referentiel(), stores.artifacts(), context.partition_key, Path(tmp))
     return dg.Output(ptr, data_version=dg.DataVersion(ptr["content_hash"]), metadata={
         "referentiel": ptr["referentiel"], "files": ptr["files"], "bytes": ptr["bytes"],
@@ -45,7 +46,7 @@ def ouvrage_source(context: dg.AssetExecutionContext, stores: StoresResource) ->
                                          description="Every illustration and table has its file.")],
           description="Intermediate HTML book (Jinja2 + print CSS) with converted illustrations and tables.")
 def ouvrage_html(context: dg.AssetExecutionContext, stores: StoresResource, ouvrage_source: dict):
-    with tempfile.TemporaryDirectory(prefix="pdfgen-html-") as tmp:
+    with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-html-") as tmp:
         ptr = steps.html_step(stores.artifacts(), ouvrage_source, Path(tmp))
     for w in ptr["warnings"][:20]:
         context.log.warning(f"[{w['code']}] {w['message']}")
@@ -72,7 +73,7 @@ def ouvrage_html(context: dg.AssetExecutionContext, stores: StoresResource, ouvr
           ],
           description="The printed book(s), laid out by WeasyPrint.")
 def ouvrage_pdf(context: dg.AssetExecutionContext, stores: StoresResource, ouvrage_html: dict):
-    with tempfile.TemporaryDirectory(prefix="pdfgen-pdf-") as tmp:
+    with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-pdf-") as tmp:
         ptr = steps.pdf_step(stores.artifacts(), ouvrage_html, Path(tmp))
     problems = [p for d in ptr["pdfs"] for p in d["health"]["problems"]]
     yield dg.Output(ptr, metadata={
@@ -94,7 +95,7 @@ def ouvrage_pdf(context: dg.AssetExecutionContext, stores: StoresResource, ouvra
 
 @dg.asset(**COMMON, retry_policy=S3_RETRY, kinds={"jpeg"}, description="Thumbnail of page 1, JPEG at 150 dpi.")
 def ouvrage_vignette(context: dg.AssetExecutionContext, stores: StoresResource, ouvrage_pdf: dict) -> dg.Output[dict]:
-    with tempfile.TemporaryDirectory(prefix="pdfgen-vignette-") as tmp:
+    with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-vignette-") as tmp:
         ptr = steps.vignette_step(stores.artifacts(), ouvrage_pdf, Path(tmp))
     preview = ptr["preview_jpeg_base64"]
     return dg.Output(ptr, metadata={
@@ -107,7 +108,7 @@ def ouvrage_vignette(context: dg.AssetExecutionContext, stores: StoresResource, 
           description="ISO 19115/19139 metadata record OUVNAUT_<NOMCOURT>_<SERIE>.xml.")
 def ouvrage_metadata(context: dg.AssetExecutionContext, stores: StoresResource, ouvrage_html: dict,
                      ouvrage_pdf: dict) -> dg.Output[dict]:
-    with tempfile.TemporaryDirectory(prefix="pdfgen-metadata-") as tmp:
+    with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-metadata-") as tmp:
         ptr = steps.metadata_step(stores.artifacts(), ouvrage_html, ouvrage_pdf, Path(tmp))
     return dg.Output(ptr, metadata={"file": ptr["name"], "bytes": ptr["bytes"],
                                     "artifact": stores.artifacts().location(ptr["metadata"])})
@@ -117,7 +118,7 @@ def ouvrage_metadata(context: dg.AssetExecutionContext, stores: StoresResource, 
           description="The generated layout published for consumers, with manifest.json written last.")
 def ouvrage_publication(context: dg.AssetExecutionContext, stores: StoresResource, ouvrage_html: dict,
                         ouvrage_pdf: dict, ouvrage_vignette: dict, ouvrage_metadata: dict) -> dg.Output[dict]:
-    with tempfile.TemporaryDirectory(prefix="pdfgen-publish-") as tmp:
+    with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-publish-") as tmp:
         published = steps.publication_step(stores.artifacts(), stores.generated(), ouvrage_html, ouvrage_pdf,
                                            ouvrage_vignette, ouvrage_metadata, run_id=context.run.run_id,
                                            tmp=Path(tmp))
@@ -132,7 +133,8 @@ def ouvrage_publication(context: dg.AssetExecutionContext, stores: StoresResourc
 @dg.asset(group_name="catalogue", deps=[ouvrage_publication], retry_policy=S3_RETRY, kinds={"html", "json"},
           description="index.html and catalogue.json at the root of the generated store: every published ouvrage.")
 def catalogue(context: dg.AssetExecutionContext, stores: StoresResource) -> dg.MaterializeResult:
-    result = steps.catalogue_step(stores.generated())
+    with fail_fast_on_permanent_errors():
+        result = steps.catalogue_step(stores.generated())
     return dg.MaterializeResult(metadata={
         "ouvrages": len(result["ouvrages"]), "keys": dg.MetadataValue.json(result["ouvrages"]),
         "index_html": dg.MetadataValue.path(result["html"]), "catalogue_json": dg.MetadataValue.path(result["json"])})

@@ -8,6 +8,7 @@ import dagster as dg
 
 from pdfgen_pipeline import steps
 from pdfgen_pipeline.defs.assets import GROUP, S3_RETRY, catalogue
+from pdfgen_pipeline.defs.failures import fail_fast_on_permanent_errors
 from pdfgen_pipeline.defs.partitions import OUVRAGES
 from pdfgen_pipeline.defs.resources import StoresResource
 from pdfgen_pipeline.ouvrage.keys import validate_ouvrage_key
@@ -26,7 +27,8 @@ refresh_catalogue = dg.define_asset_job(
 @dg.op(retry_policy=S3_RETRY)
 def register_ouvrages(context: dg.OpExecutionContext, stores: StoresResource) -> list[str]:
     """Register a partition for every ouvrage of the production referentiel."""
-    scan = scan_referentiel(stores.referentiel())
+    with fail_fast_on_permanent_errors():
+        scan = scan_referentiel(stores.referentiel())
     existing = set(context.instance.get_dynamic_partitions(OUVRAGES))
     new = [k for k in scan.ouvrages if k not in existing]
     if new:
@@ -54,8 +56,8 @@ class PreviewConfig(dg.Config):
 @dg.op(retry_policy=S3_RETRY, pool="pdf_render")
 def render_preview(context: dg.OpExecutionContext, config: PreviewConfig, stores: StoresResource) -> dict:
     """Render one ouvrage into the artifact store's `previews/`; publishes nothing."""
-    key = validate_ouvrage_key(config.ouvrage)
-    with tempfile.TemporaryDirectory(prefix="pdfgen-preview-") as tmp:
+    with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-preview-") as tmp:
+        key = validate_ouvrage_key(config.ouvrage)
         result = steps.preview_step(stores.named(config.referentiel), stores.artifacts(), key,
                                     run_id=context.run.run_id, tmp=Path(tmp))
     pdf = result["locations"].get("document.pdf")
@@ -82,7 +84,7 @@ class TableauConfig(dg.Config):
 def render_table(context: dg.OpExecutionContext, config: TableauConfig, stores: StoresResource) -> dict:
     """Turn one table file into its own PDF in the artifact store's `tableaux/`."""
     parent, _, name = config.table.rstrip("/").rpartition("/")
-    with tempfile.TemporaryDirectory(prefix="pdfgen-tableau-") as tmp:
+    with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-tableau-") as tmp:
         local = Path(tmp) / (name or "tableau.xml")
         if config.table.startswith("s3://"):
             stores.open(parent).download_file(name, local)

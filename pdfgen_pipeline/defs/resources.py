@@ -2,7 +2,8 @@
 
 Each location is `s3://bucket[/prefix]` or a local path (relative paths are relative to the
 repository). S3 goes through dagster-aws' `S3Resource`; credentials and endpoint come from the
-standard `AWS_*` variables, passed as `EnvVar` (never as plain values, never logged).
+standard `AWS_*` variables, passed as `EnvVar` (never as plain values, never logged);
+`PDFGEN_S3_CONNECT_TIMEOUT` / `PDFGEN_S3_READ_TIMEOUT` set the client's timeouts (botocore's 60 s otherwise).
 """
 
 
@@ -11,11 +12,16 @@ import os
 import threading
 from pathlib import Path
 
+import boto3
 import dagster as dg
+from botocore.config import Config
+from botocore.handlers import disable_signing
 from dagster_aws.s3 import S3Resource
+from dagster_aws.utils import construct_boto_client_retry_config
 
 from pdfgen_pipeline.stores.base import Store
 from pdfgen_pipeline.stores.factory import open_store
+from pdfgen_pipeline.stores.s3 import timeouts_from_env
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULTS = {
@@ -33,12 +39,29 @@ def shared_client(s3: S3Resource):
     """One boto3 client per S3 configuration and process: building one costs 0.15 to 0.4 s, and a run
     asks for one in every step and IO manager call. boto3 clients are thread-safe."""
     # the settings (values, or the names of the variables holding them) and the variables themselves
-    env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "PDFGEN_S3_"))}
     key = json.dumps([s3.model_dump(), env], sort_keys=True, default=str)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
-            _CLIENTS[key] = s3.get_client()
+            _CLIENTS[key] = _client(s3)
         return _CLIENTS[key]
+
+
+def _client(s3: S3Resource):
+    """`s3.get_client()`; when PDFGEN_S3_CONNECT_TIMEOUT / PDFGEN_S3_READ_TIMEOUT are set, the same client
+    (same settings, dagster-aws' retry configuration) with those timeouts: S3Resource has no timeout setting."""
+    timeouts = timeouts_from_env()
+    if not timeouts:
+        return s3.get_client()
+    session = boto3.session.Session(profile_name=s3.profile_name)
+    client = session.client(
+        "s3", region_name=s3.region_name, use_ssl=s3.use_ssl, verify=s3.verify, endpoint_url=s3.endpoint_url,
+        aws_access_key_id=s3.aws_access_key_id, aws_secret_access_key=s3.aws_secret_access_key,
+        aws_session_token=s3.aws_session_token,
+        config=construct_boto_client_retry_config(s3.max_attempts).merge(Config(**timeouts)))
+    if s3.use_unsigned_session:
+        client.meta.events.register("choose-signer.s3.*", disable_signing)
+    return client
 
 
 def _env_or_none(name: str) -> dg.EnvVar | None:

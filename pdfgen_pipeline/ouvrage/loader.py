@@ -40,6 +40,10 @@ MAIN_DOCUMENT = "document.xml"
 CONTINUOUS_FLAG = "idocument.donottouch.xml"
 
 _WS = re.compile(r"[ \t\r\n]+")  # XML white space only: U+00A0 and U+202F are kept
+_NOT_ID = re.compile(r"[^A-Za-z0-9_.-]")  # anchors are written unescaped in the HTML: keep them plain
+MAX_SHOWN = 80  # characters of an untrusted value or name quoted in a warning
+# `scheme:` at the start of an address (a dot-free name: `www.shom.fr:8080` is a host)
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+-]*):")
 
 KNOWN_TTXT = {"", "exposant", "attention", "valorisation"}
 KNOWN_TREFERENCE = {"ouvrage", "reglement", "mouillage", "carte"}
@@ -61,6 +65,11 @@ def _meaningful(text: str | None) -> bool:
     return bool(text) and not _WS.fullmatch(text)
 
 
+def _shown(value: str) -> str:
+    """An untrusted value as quoted in a message: at most MAX_SHOWN characters."""
+    return value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN] + "…"
+
+
 def _local(el: etree._Element) -> str:
     return etree.QName(el).localname if isinstance(el.tag, str) else ""
 
@@ -71,6 +80,7 @@ class _DocumentReader:
     def __init__(self, path: Path, name: str):
         self.path = path
         self.name = name
+        self._anchor_prefix = _NOT_ID.sub("_", name)  # the file name may hold '"', '<', '>'
         self.warnings: list[Warning_] = []
         self._ids: dict[str, int] = {}
 
@@ -82,15 +92,17 @@ class _DocumentReader:
     def new_anchor(self, prefix: str) -> str:
         n = self._ids.get(prefix, 0) + 1
         self._ids[prefix] = n
-        return f"{self.name}-{prefix}{n}"
+        return f"{self._anchor_prefix}-{prefix}{n}"
 
     def unknown(self, el: etree._Element, where: str) -> None:
-        self.warn("unknown-element", f"unknown element <{_local(el)}> in <{where}>: its text is kept", el)
+        self.warn("unknown-element", f"unknown element <{_shown(_local(el))}> in <{_shown(where)}>: its text is kept",
+                  el)
 
     def check_value(self, el: etree._Element, attr: str, known: set[str]) -> str:
         value = el.get(attr, "")
         if value not in known:
-            self.warn("unknown-value", f'unknown value {attr}="{value}" on <{_local(el)}>: rendered as plain', el)
+            self.warn("unknown-value",
+                      f'unknown value {attr}="{_shown(value)}" on <{_shown(_local(el))}>: rendered as plain', el)
         return value
 
     @staticmethod
@@ -128,8 +140,14 @@ class _DocumentReader:
         if el is None:
             return None
         contact = self.child(el, "contact")
+        site = self.child_text(contact, "site")
+        scheme = _SCHEME.match(site)
+        if scheme and scheme.group(1).lower() not in ("http", "https"):  # it becomes a link in the PDF
+            self.warn("unsafe-url", f'md:site "{_shown(site)}": only http(s) addresses are linked; left out',
+                      self.child(contact, "site"))
+            site = ""
         return Party(self.identite(self.child(el, "identite")), self.adresse(self.child(el, "adresse")),
-                     Contact(self.child_text(contact, "email"), self.child_text(contact, "site")))
+                     Contact(self.child_text(contact, "email"), site))
 
     def metadata(self, el: etree._Element | None) -> Metadata:
         meta = Metadata()
@@ -209,7 +227,8 @@ class _DocumentReader:
     def illustration(self, el: etree._Element) -> Illustration:
         orientation = el.get("orientation", "0").strip()
         if orientation not in ("0", "90"):
-            self.warn("unknown-value", f'orientation="{orientation}" (expected 0 or 90): printed upright', el)
+            self.warn("unknown-value", f'orientation="{_shown(orientation)}" (expected 0 or 90): printed upright',
+                      el)
         return Illustration(
             numero=self.child_text(el, "numero"), caption=self.child_text(el, "txt"),
             source=self.child_text(el, "source"), t_illustration=el.get("tIllustration", ""),
@@ -287,7 +306,8 @@ class _DocumentReader:
 
     def document(self, root: etree._Element) -> Document:
         if _local(root) != "document":
-            raise XmlInputError(self.path, f"root element is <{_local(root)}>, expected <document>", root.sourceline)
+            raise XmlInputError(self.path, f"root element is <{_shown(_local(root))}>, expected <document>",
+                                root.sourceline)
         meta_el = None
         ouvrage_el = None
         for c in root:
@@ -336,8 +356,18 @@ def list_documents(ouvrage_dir: Path) -> list[Path]:
     xml_dir = ouvrage_dir / "xml"
     main = xml_dir / MAIN_DOCUMENT
     if not main.is_file():
+        if main.exists():  # a directory, a FIFO (never opened: reading it would block)...
+            raise OuvrageError(f"{main}: not a regular file: an ouvrage needs xml/{MAIN_DOCUMENT}")
         raise OuvrageError(f"{main}: missing: an ouvrage needs xml/{MAIN_DOCUMENT}")
-    others = sorted(p for p in xml_dir.glob("*.xml")
+    root = ouvrage_dir.resolve()
+
+    def inside(p: Path) -> Path:  # a symbolic link (of the file or of xml/) leaving the ouvrage is refused
+        if not p.resolve().is_relative_to(root):
+            raise OuvrageError(f"{p}: symbolic link pointing outside the ouvrage folder: refused")
+        return p
+
+    inside(main)  # before xml/ is listed
+    others = sorted(inside(p) for p in xml_dir.glob("*.xml")
                     if p.name != MAIN_DOCUMENT and not p.name.startswith(".") and p.is_file())
     return [main, *others]
 

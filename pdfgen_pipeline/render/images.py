@@ -291,7 +291,9 @@ def _gs_error(log: str) -> str:
 
 
 def _safer_refusal(log: str) -> bool:
-    return "/invalidfileaccess" in log or "/invalidaccess" in log
+    # -dSAFER answers deletefile/renamefile with /ioerror rather than /invalidfileaccess
+    return ("/invalidfileaccess" in log or "/invalidaccess" in log
+            or "/ioerror in --deletefile--" in log or "/ioerror in --renamefile--" in log)
 
 
 def _check_output(path: Path, what: str) -> bytes:
@@ -528,6 +530,8 @@ def _sanitize(data: bytes, src: Path) -> tuple[bytes, list[str], tuple[float | N
                 if not _local_ref(value):
                     warnings.append(f"removed external reference {value[:120]!r} on <{local}>")
                     del el.attrib[attr]
+                    if local in ("image", "feimage"):  # nothing left to draw (WeasyPrint would log an error)
+                        doomed.append(el)
             elif attr == "{http://www.w3.org/XML/1998/namespace}base":
                 del el.attrib[attr]
             elif "url(" in value.lower() or "@import" in value.lower():

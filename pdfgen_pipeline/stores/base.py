@@ -21,7 +21,12 @@ class UnsafeKeyError(ValueError):
 
 
 class StoreError(RuntimeError):
-    """A store operation failed; `str()` names the store URL and the key."""
+    """A store operation failed; `str()` names the store URL and the key. `permanent` is true when trying
+    again cannot help (access denied, missing bucket): callers then fail at once instead of retrying."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
 
 
 def safe_key(key: str) -> str:
@@ -88,13 +93,22 @@ class Store(Protocol):
 
 def download_prefix(store: Store, prefix: str, dest: Path, *, skip=lambda rel: False) -> list[ObjectInfo]:
     """Copy every object under `prefix` into `dest` (keys relative to `prefix`) unless `skip(rel)`;
-    returns what was copied."""
+    returns what was copied. S3 "folder" markers (keys ending in `/`) are skipped; a listed key that is
+    not a plain relative path (`..`, empty part, leading `/`) raises `UnsafeKeyError` before anything
+    is written: `dest / "/abs"` would be `/abs`."""
     copied = []
     base = prefix.rstrip("/") + "/" if prefix else ""
     for info in store.list(base):
         rel = info.key[len(base):]
-        if not rel or skip(rel):
+        if not rel or rel.endswith("/") or skip(rel):
             continue
+        try:
+            plain = safe_key(rel) == rel
+        except UnsafeKeyError:
+            plain = False
+        if not plain:
+            raise UnsafeKeyError(f"{store.url}: unsafe key {info.key!r} in the listing: not a plain relative "
+                                 "path ('..', empty part or leading '/'); remove or rename this object")
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         store.download_file(info.key, target)

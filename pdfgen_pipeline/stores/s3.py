@@ -3,10 +3,12 @@
 The client comes from dagster-aws' `S3Resource` in the Dagster layer, or from `s3_client()` here;
 both honour the standard `AWS_*` environment variables (`AWS_ENDPOINT_URL_S3` for S3-compatible
 providers). Listing goes through boto3's paginator; retries are botocore's (adaptive mode).
+`PDFGEN_S3_CONNECT_TIMEOUT` / `PDFGEN_S3_READ_TIMEOUT` (seconds) override the client's timeouts.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,39 @@ from pdfgen_pipeline.stores.base import ObjectInfo, StoreError, join_key, safe_k
 
 #: botocore retries: adaptive mode backs off on 503 SlowDown, 500, throttling, resets and timeouts.
 RETRY_CONFIG = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
+#: S3 error codes that no retry can mend: the run fails at once (credentials, rights, bucket name).
+PERMANENT_CODES = frozenset({"403", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId",
+                             "SignatureDoesNotMatch", "NoSuchBucket", "InvalidBucketName", "AccountProblem"})
+#: botocore `Config` option → environment variable overriding it (seconds; unset → the defaults above).
+TIMEOUT_ENV = {"connect_timeout": "PDFGEN_S3_CONNECT_TIMEOUT", "read_timeout": "PDFGEN_S3_READ_TIMEOUT"}
+
+
+def timeouts_from_env() -> dict[str, float]:
+    """The timeouts set by `PDFGEN_S3_CONNECT_TIMEOUT` / `PDFGEN_S3_READ_TIMEOUT`, as `Config` options."""
+    out = {}
+    for option, name in TIMEOUT_ENV.items():
+        raw = os.environ.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = 0.0
+        if not 0 < value < float("inf"):
+            raise ValueError(f"{name} must be a positive number of seconds, not {raw!r}")
+        out[option] = value
+    return out
+
+
+def client_config(base: Config = RETRY_CONFIG) -> Config:
+    """`base` with the timeouts of the environment, if any."""
+    timeouts = timeouts_from_env()
+    return base.merge(Config(**timeouts)) if timeouts else base
 
 
 def s3_client(**kwargs: Any):
     """A boto3 S3 client with our retry configuration (endpoint and credentials from the environment)."""
-    return boto3.session.Session().client("s3", config=RETRY_CONFIG, **kwargs)
+    return boto3.session.Session().client("s3", config=client_config(), **kwargs)
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -57,13 +87,16 @@ class S3Store:
         return full[len(self.prefix) + 1:] if self.prefix else full
 
     def _fail(self, action: str, key: str, exc: Exception) -> StoreError:
+        client_error = exc if isinstance(exc, ClientError) else exc.__context__  # S3UploadFailedError wraps one
+        code = client_error.response.get("Error", {}).get("Code", "?") if isinstance(client_error,
+                                                                                     ClientError) else None
         if isinstance(exc, ClientError):
             err = exc.response.get("Error", {})
             detail = f"{err.get('Code', '?')}: {err.get('Message', '')}".strip()
         else:
             detail = type(exc).__name__ + ": " + str(exc)
         return StoreError(f"S3 {action} s3://{self.bucket}/{self._full(key) if key else self.prefix} failed "
-                          f"({detail})")
+                          f"({detail})", permanent=code in PERMANENT_CODES)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         full = self._full(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
@@ -124,9 +157,10 @@ class S3Store:
             raise self._fail("upload", key, exc) from exc
 
     def download_file(self, key: str, path: Path) -> None:
+        full = self._full(key)  # checked before anything is created on disk
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.client.download_file(self.bucket, self._full(key), str(path))
+            self.client.download_file(self.bucket, full, str(path))
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("download", key, exc) from exc
 

@@ -1,0 +1,128 @@
+"""Resource limits of a render: the layout runs in a child process with a wall-clock time limit,
+a CPU-time limit and a memory limit (rlimits, inherited by the child's own worker processes), so
+that one pathological ouvrage cannot take the worker down. The error says which limit was hit.
+
+Limits come from `PDFGEN_RENDER_TIME_LIMIT` (seconds, wall clock), `PDFGEN_RENDER_CPU_LIMIT`
+(CPU seconds per process) and `PDFGEN_RENDER_MEMORY_LIMIT_MB` (data segment per process); 0 turns
+a limit off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import resource
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+#: Defaults: a 600-page ouvrage takes about 1 minute and 300 MB per process; these leave a wide margin.
+DEFAULT_WALL_SECONDS = 1200.0
+DEFAULT_CPU_SECONDS = 1800
+DEFAULT_MEMORY_MB = 3072
+
+
+class RenderLimitError(RuntimeError):
+    """A render stopped by one of its limits; `limit` is "time", "cpu" or "memory"."""
+
+    def __init__(self, limit: str, message: str):
+        super().__init__(message)
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    """Limits of one render (0 = no limit)."""
+
+    wall_seconds: float = DEFAULT_WALL_SECONDS
+    cpu_seconds: int = DEFAULT_CPU_SECONDS
+    memory_mb: int = DEFAULT_MEMORY_MB
+
+    @classmethod
+    def from_env(cls) -> RenderLimits:
+        """The limits set by `PDFGEN_RENDER_*` variables, defaults otherwise."""
+        env = os.environ
+        return cls(wall_seconds=float(env.get("PDFGEN_RENDER_TIME_LIMIT") or DEFAULT_WALL_SECONDS),
+                   cpu_seconds=int(env.get("PDFGEN_RENDER_CPU_LIMIT") or DEFAULT_CPU_SECONDS),
+                   memory_mb=int(env.get("PDFGEN_RENDER_MEMORY_LIMIT_MB") or DEFAULT_MEMORY_MB))
+
+    def describe(self) -> str:
+        return (f"time {self.wall_seconds:g} s, CPU {self.cpu_seconds} s per process, "
+                f"memory {self.memory_mb} MB per process")
+
+
+def _child(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, conn) -> None:
+    os.setpgrp()  # the render and its workers form one process group: killed together
+    if limits.cpu_seconds:
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
+    if limits.memory_mb:
+        size = limits.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_DATA, (size, size))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:
+        result = func(**kwargs)
+    except MemoryError:
+        conn.send(("memory", None))
+    except BaseException as exc:
+        try:
+            conn.send(("error", exc))
+        except Exception:
+            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+    else:
+        conn.send(("ok", result))
+    finally:
+        conn.close()
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def run_limited(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, what: str) -> Any:
+    """Run `func(**kwargs)` in a child process under `limits`; return its result or raise its exception,
+    or `RenderLimitError` naming the limit that stopped it. `func` must be importable (module level)."""
+    ctx = multiprocessing.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(func, kwargs, limits, sender), name=f"pdfgen-render {what}")
+    start = time.monotonic()
+    proc.start()
+    sender.close()
+    message = None
+    try:
+        if receiver.poll(limits.wall_seconds or None):
+            with contextlib.suppress(EOFError):
+                message = receiver.recv()
+        else:
+            _kill_group(proc.pid)
+            raise RenderLimitError("time", f"{what}: time limit hit: stopped after {limits.wall_seconds:g} s "
+                                           "(PDFGEN_RENDER_TIME_LIMIT)")
+    finally:
+        proc.join(10)
+        if proc.is_alive():
+            _kill_group(proc.pid)
+            proc.join()
+        _kill_group(proc.pid)  # the child's own workers, if it left any
+        receiver.close()
+    if message is None:  # died without a word: killed by a signal
+        code = proc.exitcode
+        if code == -signal.SIGXCPU:
+            raise RenderLimitError("cpu", f"{what}: CPU time limit hit: more than {limits.cpu_seconds} s of CPU "
+                                          "(PDFGEN_RENDER_CPU_LIMIT)")
+        if code in (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGKILL) and limits.memory_mb:
+            # an allocation refused inside a C library (Pango, cairo) aborts the process
+            raise RenderLimitError("memory", f"{what}: the render process was killed ({signal.Signals(-code).name}),"
+                                             f" most likely at its memory limit of {limits.memory_mb} MB "
+                                             "(PDFGEN_RENDER_MEMORY_LIMIT_MB)")
+        raise RuntimeError(f"{what}: the render process died (exit {code}) after "
+                           f"{time.monotonic() - start:.0f} s; limits: {limits.describe()}")
+    kind, payload = message
+    if kind == "ok":
+        return payload
+    if kind == "memory":
+        raise RenderLimitError("memory", f"{what}: memory limit hit: more than {limits.memory_mb} MB "
+                                         "(PDFGEN_RENDER_MEMORY_LIMIT_MB)")
+    raise payload

@@ -1,0 +1,1 @@
+"""Hostile and broken input corpus: every case, its expected outcome, and proof that nothing leaked."""
