@@ -41,7 +41,8 @@ BUCKETS = {
     "generated": "sppnaut-generated-production",
     "artifacts": "pdfgen-artifacts",
 }
-S3_ENV = {"AWS_ACCESS_KEY_ID": "testing-key-id", "AWS_SECRET_ACCESS_KEY": "testing-secret-key",
+#: Distinctive values: tests grep logs and outputs for them (they must never appear there).
+S3_ENV = {"AWS_ACCESS_KEY_ID": "AKIAPDFGENTEST7Q3Z", "AWS_SECRET_ACCESS_KEY": "pdfgen-test-secret-4f9c2e8a1b",
           "AWS_REGION": "eu-west-3", "AWS_DEFAULT_REGION": "eu-west-3"}
 
 

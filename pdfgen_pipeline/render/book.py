@@ -30,6 +30,7 @@ from pdfgen_pipeline.ouvrage.model import (
 from pdfgen_pipeline.render.html import STYLESHEET, STYLESHEET_HREF, FigureResource, Resources, render_html
 from pdfgen_pipeline.render.images import AssetIndex, prepare_images
 from pdfgen_pipeline.render.inline import normalize_numero
+from pdfgen_pipeline.render.limits import RenderLimits, run_limited
 from pdfgen_pipeline.render.metadata import build_iso_metadata, metadata_filename
 from pdfgen_pipeline.render.pdf import render_pdf
 from pdfgen_pipeline.render.report import GenerationLog, write_report
@@ -199,12 +200,20 @@ def build_html(ouvrage_dir: Path, work_dir: Path, log: GenerationLog, *, commun_
     return stage
 
 
-def build_pdfs(stage: HtmlStage, work_dir: Path, out_dir: Path, log: GenerationLog) -> list[dict]:
-    """Lay out each document's HTML into its PDF in `out_dir`; returns per-document facts."""
+def build_pdfs(stage: HtmlStage, work_dir: Path, out_dir: Path, log: GenerationLog,
+               limits: RenderLimits | None = None) -> list[dict]:
+    """Lay out each document's HTML into its PDF in `out_dir`, each in a child process under `limits`
+    (default: `RenderLimits.from_env()`); returns per-document facts. A limit hit raises `RenderLimitError`."""
+    limits = limits or RenderLimits.from_env()
     results = []
     for d in stage.documents:
         t = time.perf_counter()
-        r = render_pdf(work_dir / d.html, out_dir / d.pdf, sandbox_root=work_dir)
+        try:
+            r = run_limited(render_pdf, {"html_path": work_dir / d.html, "out_pdf": out_dir / d.pdf,
+                                         "sandbox_root": work_dir}, limits, what=f"layout of {d.html}")
+        except BaseException:
+            (out_dir / d.pdf).unlink(missing_ok=True)  # never a half-written PDF
+            raise
         log.timed("pdf", time.perf_counter() - t)
         for url, reason in r.refused_urls:
             log.warn(Warning_("resource-refused", f"{url}: {reason}", d.html))

@@ -4,7 +4,7 @@ that one pathological ouvrage cannot take the worker down. The error says which 
 
 Limits come from `PDFGEN_RENDER_TIME_LIMIT` (seconds, wall clock), `PDFGEN_RENDER_CPU_LIMIT`
 (CPU seconds per process) and `PDFGEN_RENDER_MEMORY_LIMIT_MB` (data segment per process); 0 turns
-a limit off.
+a limit off; with all three off the render runs in the calling process.
 """
 
 from __future__ import annotations
@@ -44,14 +44,31 @@ class RenderLimits:
     @classmethod
     def from_env(cls) -> RenderLimits:
         """The limits set by `PDFGEN_RENDER_*` variables, defaults otherwise."""
-        env = os.environ
-        return cls(wall_seconds=float(env.get("PDFGEN_RENDER_TIME_LIMIT") or DEFAULT_WALL_SECONDS),
-                   cpu_seconds=int(env.get("PDFGEN_RENDER_CPU_LIMIT") or DEFAULT_CPU_SECONDS),
-                   memory_mb=int(env.get("PDFGEN_RENDER_MEMORY_LIMIT_MB") or DEFAULT_MEMORY_MB))
+        return cls(wall_seconds=_env_number("PDFGEN_RENDER_TIME_LIMIT", DEFAULT_WALL_SECONDS, float),
+                   cpu_seconds=_env_number("PDFGEN_RENDER_CPU_LIMIT", DEFAULT_CPU_SECONDS, int),
+                   memory_mb=_env_number("PDFGEN_RENDER_MEMORY_LIMIT_MB", DEFAULT_MEMORY_MB, int))
+
+    @property
+    def any(self) -> bool:
+        return bool(self.wall_seconds or self.cpu_seconds or self.memory_mb)
 
     def describe(self) -> str:
         return (f"time {self.wall_seconds:g} s, CPU {self.cpu_seconds} s per process, "
                 f"memory {self.memory_mb} MB per process")
+
+
+def _env_number(name: str, default, kind: type):
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        unit = "MB" if name.endswith("_MB") else "seconds"
+        raise ValueError(f"{name}={raw!r}: expected a number of {unit} >= 0 (0 = no limit)")
+    return value
 
 
 def _child(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, conn) -> None:
@@ -84,7 +101,10 @@ def _kill_group(pid: int) -> None:
 
 def run_limited(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, what: str) -> Any:
     """Run `func(**kwargs)` in a child process under `limits`; return its result or raise its exception,
-    or `RenderLimitError` naming the limit that stopped it. `func` must be importable (module level)."""
+    or `RenderLimitError` naming the limit that stopped it. `func` must be importable (module level).
+    With every limit off, `func` runs here, in this process."""
+    if not limits.any:
+        return func(**kwargs)
     ctx = multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(func, kwargs, limits, sender), name=f"pdfgen-render {what}")

@@ -1,10 +1,17 @@
 """Publishing a generation into the generated store (section 2 of the reference).
 
-Files are first uploaded under `<ouvrage>/.staging/<run>/` and checked (size and sha256), the
-files of the previous generation are copied to `<ouvrage>/history/<timestamp>/` (5 kept), the
-staged files are promoted to their published names, and `<ouvrage>/manifest.json` (files, sizes,
-checksums, source version, run, date) is written last: a consumer that reads the manifest first
-always finds the files it lists. A failure before promotion leaves the previous set untouched.
+Files are first uploaded under `<ouvrage>/.staging/<run>/` and checked (size and sha256). Then a
+promotion intent `.staging/<run>/READY.json` (the new manifest) is written: from that point on the
+generation is complete and verified. The files of the previous generation are copied to
+`<ouvrage>/history/<timestamp>/` (5 kept), the staged files are promoted to their published names
+(server-side copies, each object replaced at once), and `<ouvrage>/manifest.json` (files, sizes,
+checksums, source version, run, date) is written last.
+
+A failure (or `kill -9`) before the intent leaves the previous set untouched; the staged files of
+that attempt are removed by the next publication. A failure after it, during the promotion, is
+rolled forward by the next publication of the ouvrage (`recover_interrupted`), which finishes
+promoting the verified generation before anything else: the published names never stay a mix of
+two generations, and the manifest always describes the files beside it once a publication ends.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from pdfgen_pipeline.stores.base import Store, StoreError, guess_content_type, j
 
 MANIFEST = "manifest.json"
 STAGING = ".staging"
+READY = "READY.json"
 HISTORY = "history"
 HISTORY_KEEP = 5
 
@@ -57,7 +65,7 @@ def publish(store: Store, key: str, files: dict[str, Path], *, source_version: s
     """Publish `files` (published name → local path) for ouvrage `key`; see the module docstring."""
     key = validate_ouvrage_key(key)
     now = now or datetime.now(UTC)
-    stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
+    recover_interrupted(store, key, keep=run_id)
     staging = join_key(key, STAGING, run_id)
     entries = {}
     for name, path in sorted(files.items()):
@@ -69,27 +77,71 @@ def publish(store: Store, key: str, files: dict[str, Path], *, source_version: s
         if info is None or info.size != size:
             raise StoreError(f"{store.location(staged)}: staged size {info.size if info else None} != {size}")
         entries[name] = {"size": size, "sha256": digest, "content_type": guess_content_type(name)}
+    manifest = {"ouvrage": key, "files": entries, "source_version": source_version, "run_id": run_id,
+                "published_at": now.isoformat(timespec="seconds"), **(extra or {})}
+    # the promotion intent; the history folder is chosen now, so that a resumed promotion writes the same one
+    intent = {"manifest": manifest, "history": now.strftime("%Y%m%dT%H%M%S%fZ"), "history_saved": False}
+    store.write_bytes(join_key(staging, READY), _json(intent), "application/json")
+    _promote(store, key, run_id, intent)
+    return Published(key, manifest, {name: store.location(join_key(key, name)) for name in entries})
+
+
+def recover_interrupted(store: Store, key: str, *, keep: str | None = None) -> list[str]:
+    """Finish the promotion of ouvrage `key` that a dead publication left half done (roll forward), and remove
+    the staged files of attempts that never reached their intent (except run `keep`'s). Returns what it did."""
+    done = []
+    runs = [d for d in store.list_dirs(join_key(key, STAGING)) if d != keep]
+    intents = {}
+    for run in runs:
+        try:
+            intents[run] = json.loads(store.read_bytes(join_key(key, STAGING, run, READY)))
+        except (StoreError, ValueError):
+            continue  # no intent (or unreadable): an upload that never finished
+    current = read_manifest(store, key) or {}
+    latest = max(intents, key=lambda r: intents[r].get("manifest", {}).get("published_at", ""), default=None)
+    if latest is not None and current.get("run_id") != latest:
+        _promote(store, key, latest, intents[latest])
+        done.append(f"rolled forward the promotion of run {latest}")
+    for run in runs:
+        if run != latest or current.get("run_id") == latest:
+            for info in list(store.list(join_key(key, STAGING, run) + "/")):
+                store.delete(info.key)
+            done.append(f"removed the staged files of run {run}")
+    return done
+
+
+def _promote(store: Store, key: str, run_id: str, intent: dict) -> None:
+    """Previous generation to history (once: the intent records it), staged files to their published names,
+    manifest last, staging removed. Safe to run again after an interruption at any point."""
+    staging = join_key(key, STAGING, run_id)
+    manifest = intent["manifest"]
+    entries = manifest["files"]
     previous = read_manifest(store, key)
-    if previous:
+    if previous and previous.get("run_id") != run_id and not intent.get("history_saved"):
+        # nothing published has changed yet: the files beside the manifest are still the previous generation's
+        stamp = intent["history"]
         for name in previous.get("files", {}):
             src = join_key(key, name)
             if store.stat(src) is not None:
                 store.copy(src, join_key(key, HISTORY, stamp, name))
         store.write_bytes(join_key(key, HISTORY, stamp, MANIFEST), json.dumps(previous, indent=1).encode(),
                           "application/json")
+        intent = {**intent, "history_saved": True}
+        store.write_bytes(join_key(staging, READY), _json(intent), "application/json")
     for name in entries:
         store.copy(join_key(staging, name), join_key(key, name))
-    manifest = {"ouvrage": key, "files": entries, "source_version": source_version, "run_id": run_id,
-                "published_at": now.isoformat(timespec="seconds"), **(extra or {})}
-    store.write_bytes(join_key(key, MANIFEST), json.dumps(manifest, indent=1, ensure_ascii=False).encode(),
-                      "application/json")
+    store.write_bytes(join_key(key, MANIFEST), _json(manifest), "application/json")
     for name in entries:
         store.delete(join_key(staging, name))
+    store.delete(join_key(staging, READY))
     if previous:
         for stale in set(previous.get("files", {})) - set(entries):  # e.g. archive.zip no longer needed
             store.delete(join_key(key, stale))
     _prune_history(store, key)
-    return Published(key, manifest, {name: store.location(join_key(key, name)) for name in entries})
+
+
+def _json(value: dict) -> bytes:
+    return json.dumps(value, indent=1, ensure_ascii=False).encode()
 
 
 def _prune_history(store: Store, key: str) -> None:

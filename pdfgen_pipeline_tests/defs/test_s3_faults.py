@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._serdes import serialize_value
 
 from pdfgen_pipeline.defs.assets import ouvrage_assets
 from pdfgen_pipeline.defs.io_managers import ArtifactPointerIOManager
@@ -173,6 +174,7 @@ def test_access_denied_on_the_generated_bucket_publishes_nothing(s3, proxy, meth
         proxy.set_plan([Fault("denied", bucket=generated, methods=methods)])
         result = _materialize(instance)
         retried = _retried_steps(instance, result.run_id)
+        event_log = "\n".join(serialize_value(e) for e in instance.all_logs(result.run_id))
     entry = _record(f"denied/{'all' if methods is None else 'writes'}", proxy, run_success=result.success,
                     step_retries=len(retried), retried_steps=retried, seconds=round(time.perf_counter() - t, 1))
     assert not result.success
@@ -184,6 +186,8 @@ def test_access_denied_on_the_generated_bucket_publishes_nothing(s3, proxy, meth
     assert f"s3://{generated}/{expected_key}" in text, text
     assert "403" in text or "AccessDenied" in text, text
     assert not retried and entry["injected"]["denied"] == 1  # one request, no retry of any kind
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the error and the whole event log: no secret
+        assert s3.env[name] not in text and s3.env[name] not in event_log, name
     assert _snapshot(s3, generated) == before  # nothing written, nothing removed: the previous set is intact
     assert _assert_published(s3) == previous
 

@@ -29,6 +29,7 @@ import pytest
 import requests
 import sqlalchemy
 from dagster._core.execution.backfill import BulkActionStatus  # not re-exported by dagster
+from dagster._serdes import serialize_value
 
 from pdfgen_pipeline_tests.conftest import REPO, free_port
 
@@ -260,6 +261,7 @@ def deployment(s3, postgres, tmp_path, monkeypatch):
     services = Services({**os.environ, **env}, logs)
     url = f"http://127.0.0.1:{web_port}"
     dep = Deployment(services, url, instance, postgres)
+    dep.home = home
     try:
         services.start("code-server", str(BIN / "dagster"), "code-server", "start", "-m", "pdfgen_pipeline.definitions",
                        "-h", "127.0.0.1", "-p", str(code_port), "--location-name", LOCATION)
@@ -482,3 +484,24 @@ def test_sensor_change_and_backfill_through_the_daemon_on_postgres(s3, deploymen
     # and the sensor launched nothing more (its cursor follows the referentiel, not the publications)
     assert len(dep.records(**{SENSOR_TAG: SENSOR})) == 4
     print(f"[e2e] c. done at {time.monotonic() - t0:.0f} s")
+
+    # d. no secret anywhere: the whole event log of every run (messages, metadata, errors), the compute logs and
+    # everything else under DAGSTER_HOME, the services' output, and every published object (stderr.log, ...)
+    secrets = {"S3 access key id": s3.env["AWS_ACCESS_KEY_ID"], "S3 secret key": s3.env["AWS_SECRET_ACCESS_KEY"],
+               "database password": dep.postgres.password}
+    haystacks: dict[str, str] = {}
+    for record in records:
+        run_id = record.dagster_run.run_id
+        haystacks[f"run {run_id} event log"] = "\n".join(serialize_value(e) for e in instance.all_logs(run_id))
+        haystacks[f"run {run_id} config and tags"] = serialize_value(record.dagster_run)
+    files = [p for root in (dep.home, dep.services.logs) for p in root.rglob("*") if p.is_file()]
+    assert any(p.suffix in (".err", ".out") or "compute" in str(p) for p in files), files  # compute logs exist
+    for path in files:
+        haystacks[str(path)] = path.read_bytes().decode("utf-8", "replace")
+    for page in s3.client.get_paginator("list_objects_v2").paginate(Bucket=generated):
+        for obj in page.get("Contents", []):
+            body = s3.client.get_object(Bucket=generated, Key=obj["Key"])["Body"].read()
+            haystacks[f"s3://{generated}/{obj['Key']}"] = body.decode("utf-8", "replace")
+    assert sum("stderr.log" in name for name in haystacks) >= 3 and len(haystacks) > 50, sorted(haystacks)
+    leaks = [(what, name) for name, text in haystacks.items() for what, value in secrets.items() if value in text]
+    assert not leaks, leaks

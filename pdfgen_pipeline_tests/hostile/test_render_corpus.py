@@ -95,6 +95,10 @@ def test_render_corpus(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     try:
         case.build(bench)
         monkeypatch.setattr(tempfile, "tempdir", str(bench.tmp))  # the render's own temporary files
+        # limits off: the layout runs in this process, where the audit hook sees every file it opens
+        # (the limited child process is exercised by test_limits.py and the pipeline corpus)
+        for name in ("PDFGEN_RENDER_TIME_LIMIT", "PDFGEN_RENDER_CPU_LIMIT", "PDFGEN_RENDER_MEMORY_LIMIT_MB"):
+            monkeypatch.setenv(name, "0")
         # the production timeout is 60 s; 4 s keeps the infinite loop case short
         monkeypatch.setattr(book, "prepare_images", functools.partial(images.prepare_images,
                                                                        timeout_s=IMAGE_TIMEOUT_S))

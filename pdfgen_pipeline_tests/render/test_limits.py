@@ -1,0 +1,118 @@
+"""Resource limits of a render (issue 5, item 6): a wall-clock limit, a CPU limit and a memory limit on
+the layout's child process; the error says which limit was hit, and the render's processes are gone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from pdfgen_pipeline.render.book import render_ouvrage
+from pdfgen_pipeline.render.limits import RenderLimitError, RenderLimits, run_limited
+from pdfgen_pipeline_tests.conftest import REFERENTIEL
+
+# ------------------------------------------------------------------ work run in the limited child (module level)
+
+
+def _sleep_with_a_child(pid_file: str) -> None:
+    """Start a grandchild that would outlive us, then hang."""
+    child = subprocess.Popen(["sleep", "600"])
+    Path(pid_file).write_text(str(child.pid))
+    time.sleep(600)
+
+
+def _burn_cpu() -> None:
+    while True:
+        pass
+
+
+def _allocate(mb: int) -> int:
+    return len(bytearray(mb * 1024 * 1024))
+
+
+def _fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def _add(a: int, b: int) -> tuple[int, int]:
+    return a + b, os.getpid()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0): it is dead for our purpose
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ", 1)[1][:1] != "Z"
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_result_and_exceptions_come_back_from_the_child() -> None:
+    limits = RenderLimits(wall_seconds=120, cpu_seconds=120, memory_mb=1024)
+    total, pid = run_limited(_add, {"a": 2, "b": 3}, limits, "addition")
+    assert total == 5 and pid != os.getpid()
+    with pytest.raises(ValueError, match="mauvaise entrée"):
+        run_limited(_fail, {"message": "mauvaise entrée"}, limits, "failure")
+
+
+def test_time_limit_kills_the_render_and_its_children(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    with pytest.raises(RenderLimitError, match=r"layout of x: time limit hit: stopped after 2 s "
+                                               r"\(PDFGEN_RENDER_TIME_LIMIT\)") as err:
+        run_limited(_sleep_with_a_child, {"pid_file": str(pid_file)},
+                    RenderLimits(wall_seconds=2, cpu_seconds=0, memory_mb=0), "layout of x")
+    assert err.value.limit == "time"
+    grandchild = int(pid_file.read_text())
+    for _ in range(50):  # the kill is sent; the kernel reaps it at its pace
+        if not _alive(grandchild):
+            break
+        time.sleep(0.1)
+    assert not _alive(grandchild), "the render's own child outlived the time limit"
+
+
+def test_cpu_limit() -> None:
+    with pytest.raises(RenderLimitError, match=r"CPU time limit hit: more than 1 s .*PDFGEN_RENDER_CPU_LIMIT") as err:
+        run_limited(_burn_cpu, {}, RenderLimits(wall_seconds=120, cpu_seconds=1, memory_mb=0), "layout of y")
+    assert err.value.limit == "cpu"
+
+
+def test_memory_limit() -> None:
+    limits = RenderLimits(wall_seconds=120, cpu_seconds=0, memory_mb=300)
+    with pytest.raises(RenderLimitError, match=r"memory limit hit: more than 300 MB .*PDFGEN_RENDER_MEMORY_LIMIT_MB"
+                       ) as err:
+        run_limited(_allocate, {"mb": 2048}, limits, "layout of z")
+    assert err.value.limit == "memory"
+    assert run_limited(_allocate, {"mb": 50}, limits, "layout of z") == 50 * 1024 * 1024  # below it: fine
+
+
+def test_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PDFGEN_RENDER_TIME_LIMIT", "90")
+    monkeypatch.setenv("PDFGEN_RENDER_CPU_LIMIT", "0")
+    monkeypatch.setenv("PDFGEN_RENDER_MEMORY_LIMIT_MB", "512")
+    assert RenderLimits.from_env() == RenderLimits(wall_seconds=90, cpu_seconds=0, memory_mb=512)
+    monkeypatch.setenv("PDFGEN_RENDER_MEMORY_LIMIT_MB", "beaucoup")
+    with pytest.raises(ValueError, match=r"PDFGEN_RENDER_MEMORY_LIMIT_MB='beaucoup': expected a number of MB"):
+        RenderLimits.from_env()
+
+
+def test_all_limits_off_runs_in_this_process() -> None:
+    assert run_limited(_add, {"a": 1, "b": 1}, RenderLimits(0, 0, 0), "addition") == (2, os.getpid())
+
+
+def test_a_real_render_stopped_by_its_time_limit_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`render_ouvrage` of a sample under a time limit shorter than its layout: the error names the document
+    and the limit, and no PDF is left behind."""
+    monkeypatch.setenv("PDFGEN_RENDER_TIME_LIMIT", "0.3")
+    with pytest.raises(RenderLimitError, match=r"layout of document\.html: time limit hit: stopped after 0\.3 s"):
+        render_ouvrage(REFERENTIEL / "lf1", tmp_path / "out")
+    assert not list((tmp_path / "out").glob("*.pdf"))
+    monkeypatch.setenv("PDFGEN_RENDER_TIME_LIMIT", "600")
+    report = render_ouvrage(REFERENTIEL / "lf1", tmp_path / "again")
+    assert (tmp_path / "again" / "document.pdf").stat().st_size > 0 and report
