@@ -21,7 +21,7 @@ from dagster_aws.utils import construct_boto_client_retry_config
 
 from pdfgen_pipeline.stores.base import Store
 from pdfgen_pipeline.stores.factory import open_store
-from pdfgen_pipeline.stores.s3 import timeouts_from_env
+from pdfgen_pipeline.stores.s3 import TIMEOUT_ENV, timeouts_from_env
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULTS = {
@@ -39,7 +39,7 @@ def shared_client(s3: S3Resource):
     """One boto3 client per S3 configuration and process: building one costs 0.15 to 0.4 s, and a run
     asks for one in every step and IO manager call. boto3 clients are thread-safe."""
     # the settings (values, or the names of the variables holding them) and the variables themselves
-    env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "PDFGEN_S3_"))}
+    env = {k: v for k, v in os.environ.items() if k.startswith("AWS_") or k in TIMEOUT_ENV.values()}
     key = json.dumps([s3.model_dump(), env], sort_keys=True, default=str)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
