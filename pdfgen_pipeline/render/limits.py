@@ -10,6 +10,8 @@ a limit off; with all three off the render runs in the calling process.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import resource
@@ -23,6 +25,7 @@ from typing import Any
 DEFAULT_WALL_SECONDS = 1200.0
 DEFAULT_CPU_SECONDS = 1800
 DEFAULT_MEMORY_MB = 3072
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class RenderLimitError(RuntimeError):
@@ -71,8 +74,17 @@ def _env_number(name: str, default, kind: type):
     return value
 
 
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux; elsewhere a no-op): a run worker
+    killed with `kill -9` must not leave its render burning CPU."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _child(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, conn) -> None:
     os.setpgrp()  # the render and its workers form one process group: killed together
+    die_with_parent()
     if limits.cpu_seconds:
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     if limits.memory_mb:

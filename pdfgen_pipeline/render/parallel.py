@@ -122,8 +122,11 @@ def body_jobs(groups: list[str], prefix: str, suffix: str, base_url: str, root: 
 
 
 def pool(workers: int):
-    """A pool of `workers` spawned processes (spawn: safe beside the threads of a Dagster run)."""
-    return multiprocessing.get_context("spawn").Pool(workers)
+    """A pool of `workers` spawned processes (spawn: safe beside the threads of a Dagster run), each killed
+    by the kernel if this process dies."""
+    from pdfgen_pipeline.render.limits import die_with_parent
+
+    return multiprocessing.get_context("spawn").Pool(workers, initializer=die_with_parent)
 
 
 def run_in_order(workers_pool, jobs: list[dict]) -> list[dict]:

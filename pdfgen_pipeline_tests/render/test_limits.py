@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +13,15 @@ import pytest
 
 from pdfgen_pipeline.render.book import render_ouvrage
 from pdfgen_pipeline.render.limits import RenderLimitError, RenderLimits, run_limited
-from pdfgen_pipeline_tests.conftest import REFERENTIEL
+from pdfgen_pipeline_tests.conftest import REFERENTIEL, REPO
+
+#: A run worker stand-in: renders (hangs) under limits until it is killed.
+WORKER = """
+import sys
+from pdfgen_pipeline.render.limits import RenderLimits, run_limited
+from pdfgen_pipeline_tests.render.test_limits import _hang
+run_limited(_hang, {"pid_file": sys.argv[1]}, RenderLimits(600, 0, 0), "layout")
+"""
 
 # ------------------------------------------------------------------ work run in the limited child (module level)
 
@@ -21,6 +30,11 @@ def _sleep_with_a_child(pid_file: str) -> None:
     """Start a grandchild that would outlive us, then hang."""
     child = subprocess.Popen(["sleep", "600"])
     Path(pid_file).write_text(str(child.pid))
+    time.sleep(600)
+
+
+def _hang(pid_file: str) -> None:
+    Path(pid_file).write_text(str(os.getpid()))
     time.sleep(600)
 
 
@@ -75,6 +89,35 @@ def test_time_limit_kills_the_render_and_its_children(tmp_path: Path) -> None:
             break
         time.sleep(0.1)
     assert not _alive(grandchild), "the render's own child outlived the time limit"
+
+
+def _wait_for(path: Path, proc: subprocess.Popen) -> int:
+    for _ in range(600):
+        if path.exists() and path.read_text():
+            return int(path.read_text())
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never written")
+
+
+def test_render_dies_with_its_killed_worker(tmp_path: Path) -> None:
+    """`kill -9` of the process that started a render (the Dagster run worker) kills the render too."""
+    pid_file = tmp_path / "render.pid"
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(pid_file)], cwd=REPO, stderr=subprocess.PIPE)
+    try:
+        render = _wait_for(pid_file, worker)
+        assert _alive(render)
+        worker.kill()
+        worker.wait(30)
+        for _ in range(100):
+            if not _alive(render):
+                break
+            time.sleep(0.1)
+        assert not _alive(render), "the render outlived its killed worker"
+    finally:
+        worker.kill()
+        if pid_file.exists() and _alive(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), 9)
 
 
 def test_cpu_limit() -> None:
