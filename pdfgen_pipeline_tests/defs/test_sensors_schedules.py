@@ -120,3 +120,32 @@ def test_nightly_schedule_skips_when_everything_is_fresh(s3, instance):
 def test_schedule_definition_matches_the_former_task():
     assert nightly_reconciliation.cron_schedule == "5 0 * * *"
     assert nightly_reconciliation.execution_timezone == "Europe/Paris"
+
+
+def test_sensor_and_schedule_for_one_version_publish_once(s3, instance):
+    """The sensor and the nightly schedule both ask for lf1 at the same source version: both runs succeed,
+    the second publishes nothing (same manifest, no history), and both carry the same version."""
+    from pdfgen_pipeline.defs.assets import ouvrage_assets
+    from pdfgen_pipeline.defs.io_managers import ArtifactPointerIOManager
+
+    stores = stores_from_env()
+    resources = {"stores": stores, "artifact_pointers": ArtifactPointerIOManager(stores=stores)}
+    by_sensor = next(r for r in tick(instance).run_requests if r.partition_key == "lf1")
+    with dg.build_schedule_context(instance=instance, resources={"stores": stores},
+                                   scheduled_execution_time=datetime(2026, 12, 4, 0, 5, tzinfo=UTC)) as ctx:
+        by_schedule = next(r for r in nightly_reconciliation(ctx) if r.partition_key == "lf1")
+    assert by_sensor.tags["pdfgen/source_version"] == by_schedule.tags["pdfgen/source_version"]
+    generated = s3.buckets["generated"]
+    manifests = []
+    for request in (by_sensor, by_schedule):
+        result = dg.materialize(ouvrage_assets, partition_key="lf1", instance=instance, resources=resources,
+                                tags=request.tags)
+        assert result.success
+        manifests.append(s3.client.get_object(Bucket=generated, Key="lf1/manifest.json")["Body"].read())
+        publication = next(m for m in result.get_asset_materialization_events()
+                           if m.asset_key.path[-1] == "ouvrage_publication")
+        reused = publication.materialization.metadata["reused"].value
+        assert reused == (request is by_schedule), request.run_key
+    assert manifests[0] == manifests[1]
+    assert json.loads(manifests[0])["source_version"] == by_sensor.tags["pdfgen/source_version"]
+    assert not s3.client.list_objects_v2(Bucket=generated, Prefix="lf1/history/").get("Contents")

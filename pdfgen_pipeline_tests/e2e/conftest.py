@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pdfgen_pipeline_tests.e2e.deployment import deployment  # noqa: F401 - the fixture, shared by the e2e tests
 from pdfgen_pipeline_tests.postgres import PostgresServer, postgres_or_skip
 
 
