@@ -4,14 +4,13 @@ the file, the line and column when known, and the reason; nothing is ever fetche
 from __future__ import annotations
 
 import re
-import socket
-import threading
 from pathlib import Path
 
 import pytest
 
 from pdfgen_pipeline.ouvrage.loader import load_document
 from pdfgen_pipeline.xmlsafe import MAX_DEPTH, XmlInputError, parse_xml_bytes, parse_xml_file
+from pdfgen_pipeline_tests.hostile.watch import Listener
 
 OPENOFFICE_DOCTYPE = (b'<!DOCTYPE office:document PUBLIC "-//OpenOffice.org//DTD OfficeDocument 1.0//EN" '
                       b'"office.dtd">')
@@ -192,49 +191,9 @@ def test_billion_laughs_padded_past_the_huge_tree_threshold_is_refused():
         parse_xml_bytes(data, "padded.xml")
 
 
-class _Listener:
-    """A TCP listener on 127.0.0.1 that records every connection it receives."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.connections += 1
-            conn.close()
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
-        # a connection still waiting in the backlog counts too
-        self.sock.setblocking(False)
-        try:
-            conn, _ = self.sock.accept()
-            self.connections += 1
-            conn.close()
-        except BlockingIOError:
-            pass
-        self.sock.close()
-
-
 @pytest.mark.parametrize("public", [False, True])
 def test_external_dtd_is_never_fetched(tmp_path, public):
-    with _Listener() as listener:
+    with Listener() as listener:
         url = f"http://127.0.0.1:{listener.port}/x.dtd"
         doctype = f'PUBLIC "-//X//DTD X//EN" "{url}"' if public else f'SYSTEM "{url}"'
         p = _write(tmp_path, f'<?xml version="1.0"?>\n<!DOCTYPE a {doctype}>\n<a>x</a>\n'.encode())
@@ -248,7 +207,7 @@ def test_external_dtd_is_never_fetched(tmp_path, public):
 
 
 def test_xml_stylesheet_and_schema_location_are_not_followed(tmp_path):
-    with _Listener() as listener:
+    with Listener() as listener:
         url = f"http://127.0.0.1:{listener.port}"
         data = (f'<?xml version="1.0"?>\n<?xml-stylesheet type="text/xsl" href="{url}/d.xsl"?>\n'
                 f'<document xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '

@@ -224,6 +224,12 @@ class Listener:
             self.connections += 1
             conn.close()
 
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> int:
         """Stop (once) and return the number of connections (including any still in the backlog)."""
         if self._stop.is_set():
