@@ -42,6 +42,7 @@ bench: system-deps venv
 	$(PY) bench/noop_rematerialize.py
 	$(PY) bench/sensor_cost.py
 	$(PY) bench/backfill_throughput.py
+	$(PY) bench/capacity.py
 
 clean:
 	rm -rf var .pytest_cache
