@@ -26,6 +26,8 @@ DEFAULT_WALL_SECONDS = 1200.0
 DEFAULT_CPU_SECONDS = 1800
 DEFAULT_MEMORY_MB = 3072
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+#: Seconds to wait for a child that has answered (or died) to exit before killing it.
+JOIN_SECONDS = 10.0
 
 
 class RenderLimitError(RuntimeError):
@@ -132,8 +134,11 @@ def run_limited(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, wh
             _kill_group(proc.pid)
             raise RenderLimitError("time", f"{what}: time limit hit: stopped after {limits.wall_seconds:g} s "
                                            "(PDFGEN_RENDER_TIME_LIMIT)")
+    except BaseException:  # the time limit, or interrupted (Ctrl-C, a cancelled run): stop it now
+        _kill_group(proc.pid)
+        raise
     finally:
-        proc.join(10)
+        proc.join(JOIN_SECONDS)
         if proc.is_alive():
             _kill_group(proc.pid)
             proc.join()

@@ -4,6 +4,8 @@ the layout's child process; the error says which limit was hit, and the render's
 from __future__ import annotations
 
 import os
+import select
+import signal
 import subprocess
 import sys
 import time
@@ -118,6 +120,42 @@ def test_render_dies_with_its_killed_worker(tmp_path: Path) -> None:
         worker.kill()
         if pid_file.exists() and _alive(int(pid_file.read_text())):
             os.kill(int(pid_file.read_text()), 9)
+
+
+#: A run worker that is interrupted (Ctrl-C; Dagster turns a run termination into an interrupt) and lives on.
+INTERRUPTED_WORKER = """
+import sys, time
+from pdfgen_pipeline.render import limits
+from pdfgen_pipeline.render.limits import RenderLimits, run_limited
+from pdfgen_pipeline_tests.render.test_limits import _hang
+limits.JOIN_SECONDS = 600  # were the render not killed on the interrupt, the worker would wait this long
+try:
+    run_limited(_hang, {"pid_file": sys.argv[1]}, RenderLimits(600, 0, 0), "layout")
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_an_interrupted_render_is_stopped_at_once(tmp_path: Path) -> None:
+    pid_file = tmp_path / "render.pid"
+    worker = subprocess.Popen([sys.executable, "-c", INTERRUPTED_WORKER, str(pid_file)], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        render = _wait_for(pid_file, worker)
+        worker.send_signal(signal.SIGINT)
+        ready, _, _ = select.select([worker.stdout], [], [], 120)
+        assert ready, "the interrupted worker is still waiting for its render"
+        assert worker.stdout.readline().strip() == "interrupted"
+        assert worker.poll() is None  # the worker lives on: only the interrupt can have stopped the render
+        for _ in range(100):
+            if not _alive(render):
+                break
+            time.sleep(0.1)
+        assert not _alive(render), "the render outlived the interrupt"
+    finally:
+        worker.kill()
+        worker.wait(30)
 
 
 def test_cpu_limit() -> None:
