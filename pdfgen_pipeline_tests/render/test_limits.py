@@ -67,6 +67,16 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split(") ", 1)[1][:1] != "Z"
 
 
+def _gone(pid: int, seconds: float = 10) -> bool:
+    """True once `pid` is dead (a kill is sent at once; the kernel reaps at its pace)."""
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 # ------------------------------------------------------------------ tests
 
 
@@ -86,11 +96,7 @@ def test_time_limit_kills_the_render_and_its_children(tmp_path: Path) -> None:
                     RenderLimits(wall_seconds=2, cpu_seconds=0, memory_mb=0), "layout of x")
     assert err.value.limit == "time"
     grandchild = int(pid_file.read_text())
-    for _ in range(50):  # the kill is sent; the kernel reaps it at its pace
-        if not _alive(grandchild):
-            break
-        time.sleep(0.1)
-    assert not _alive(grandchild), "the render's own child outlived the time limit"
+    assert _gone(grandchild), "the render's own child outlived the time limit"
 
 
 def _wait_for(path: Path, proc: subprocess.Popen) -> int:
@@ -111,11 +117,7 @@ def test_render_dies_with_its_killed_worker(tmp_path: Path) -> None:
         assert _alive(render)
         worker.kill()
         worker.wait(30)
-        for _ in range(100):
-            if not _alive(render):
-                break
-            time.sleep(0.1)
-        assert not _alive(render), "the render outlived its killed worker"
+        assert _gone(render), "the render outlived its killed worker"
     finally:
         worker.kill()
         if pid_file.exists() and _alive(int(pid_file.read_text())):
@@ -148,11 +150,7 @@ def test_an_interrupted_render_is_stopped_at_once(tmp_path: Path) -> None:
         assert ready, "the interrupted worker is still waiting for its render"
         assert worker.stdout.readline().strip() == "interrupted"
         assert worker.poll() is None  # the worker lives on: only the interrupt can have stopped the render
-        for _ in range(100):
-            if not _alive(render):
-                break
-            time.sleep(0.1)
-        assert not _alive(render), "the render outlived the interrupt"
+        assert _gone(render), "the render outlived the interrupt"
     finally:
         worker.kill()
         worker.wait(30)
