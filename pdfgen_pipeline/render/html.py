@@ -28,7 +28,7 @@ from pdfgen_pipeline.ouvrage.model import (
     Texte,
     UnknownBlock,
 )
-from pdfgen_pipeline.render.inline import LinkTargets, normalize_numero, render_runs
+from pdfgen_pipeline.render.inline import LinkTargets, normalize_numero, render_runs, web_href
 
 STYLESHEET = Path(__file__).parent / "styles" / "book.css"
 STYLESHEET_HREF = "assets/book.css"
@@ -137,6 +137,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["frdate"] = format_date_fr
+    env.filters["web_href"] = web_href
     env.tests.update(
         section=lambda x: isinstance(x, Section), alinea=lambda x: isinstance(x, Alinea),
         illustration=lambda x: isinstance(x, Illustration), tableau=lambda x: isinstance(x, TableauRef),

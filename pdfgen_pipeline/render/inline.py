@@ -39,7 +39,8 @@ class LinkTargets:
         return self.figures.get(normalize_numero(numero))
 
 
-def _web_href(address: str) -> str:
+def web_href(address: str) -> str:
+    """The link of a web address: kept when http(s), else `https://` is put before it."""
     a = address.strip()
     if a.lower().startswith(("http://", "https://")):
         return a
@@ -87,7 +88,7 @@ def render_runs(texte: Texte, targets: LinkTargets, on_principal: Callable[[Inli
 def _lien(r: Inline, targets: LinkTargets) -> str:
     text = escape(r.text.strip())
     if r.subkind == "web":
-        return f'<a class="lien-web" href="{escape(_web_href(r.target))}">{text}</a>'
+        return f'<a class="lien-web" href="{escape(web_href(r.target))}">{text}</a>'
     if r.subkind == "mail":
         return f'<a class="lien-mail" href="{escape(_mail_href(r.target))}">{text}</a>'
     if r.subkind in ("texte", "illustration"):

@@ -45,10 +45,10 @@ def timeouts_from_env() -> dict[str, float]:
     return out
 
 
-def client_config(base: Config = RETRY_CONFIG) -> Config:
-    """`base` with the timeouts of the environment, if any."""
+def client_config() -> Config:
+    """`RETRY_CONFIG` with the timeouts of the environment, if any."""
     timeouts = timeouts_from_env()
-    return base.merge(Config(**timeouts)) if timeouts else base
+    return RETRY_CONFIG.merge(Config(**timeouts)) if timeouts else RETRY_CONFIG
 
 
 def s3_client(**kwargs: Any):
@@ -90,9 +90,8 @@ class S3Store:
         client_error = exc if isinstance(exc, ClientError) else exc.__context__  # S3UploadFailedError wraps one
         code = client_error.response.get("Error", {}).get("Code", "?") if isinstance(client_error,
                                                                                      ClientError) else None
-        if isinstance(exc, ClientError):
-            err = exc.response.get("Error", {})
-            detail = f"{err.get('Code', '?')}: {err.get('Message', '')}".strip()
+        if exc is client_error:
+            detail = f"{code}: {exc.response.get('Error', {}).get('Message', '')}".strip()
         else:
             detail = type(exc).__name__ + ": " + str(exc)
         return StoreError(f"S3 {action} s3://{self.bucket}/{self._full(key) if key else self.prefix} failed "
