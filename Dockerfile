@@ -19,7 +19,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY pdfgen_pipeline ./pdfgen_pipeline
 # dagster-k8s: Kubernetes run pods start from this image and load the Helm chart's instance, whose run launcher
 # is dagster_k8s.K8sRunLauncher. Same release line as the other Dagster integrations pinned in pyproject.toml.
@@ -28,7 +28,7 @@ ARG EXTRA_PACKAGES="dagster-k8s==0.29.27"
 # no compiler needed. Non-editable install: the package (templates and styles included) lands in the venv.
 RUN --mount=type=cache,target=/root/.cache/pip \
     /opt/venv/bin/pip install --upgrade pip \
- && /opt/venv/bin/pip install . ${EXTRA_PACKAGES}
+ && /opt/venv/bin/pip install -c constraints.txt . ${EXTRA_PACKAGES}
 
 # --------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime

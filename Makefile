@@ -6,15 +6,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared
 
-.PHONY: demo dev test lint bench system-deps venv clean
+.PHONY: demo dev test lint bench lock system-deps venv clean
 
 system-deps:
 	bash scripts/install-system-deps.sh $(SYSTEM_DEPS_FLAGS)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -33,6 +33,13 @@ test: system-deps venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+# Re-resolve the dependencies from pyproject.toml's ranges and pin the result in constraints.txt.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q -e '.[test]'
+	{ head -n 2 constraints.txt; .lock-venv/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf .lock-venv
 
 # Issue-4 figures: C2.2 against the reference baseline, synthetic scaling, no-op re-run, sensor tick,
 # backfill throughput (each prints medians and ratios measured in the same run; ~25 min on 2 cores).

@@ -9,10 +9,13 @@ from pathlib import Path
 from pdfgen_pipeline.ouvrage.keys import InvalidKeyError
 from pdfgen_pipeline.ouvrage.loader import OuvrageError
 from pdfgen_pipeline.render.images import ImageError
+from pdfgen_pipeline.render.limits import RenderLimitError
 from pdfgen_pipeline.xmlsafe import XmlInputError
 
 #: Input errors: one line on stderr, exit code 2.
 INPUT_ERRORS = (XmlInputError, OuvrageError, InvalidKeyError, ImageError)
+#: A render stopped by its time, CPU or memory limit: one line naming the limit, exit code 3.
+LIMIT_EXIT = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     except INPUT_ERRORS as exc:
         print(f"pdfgen: error: {exc}", file=sys.stderr)
         return 2
+    except RenderLimitError as exc:
+        print(f"pdfgen: error: {exc}", file=sys.stderr)
+        return LIMIT_EXIT
+    except OSError as exc:  # an output folder that cannot be written, a full disk…
+        print(f"pdfgen: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from pdfgen_pipeline.stores.base import Store, join_key
 from pdfgen_pipeline.stores.publication import MANIFEST, Published, publish, published_keys, read_manifest
 
 #: Bump when a change of the renderer changes its output: artifacts and data versions follow it.
-RENDER_CODE_VERSION = f"{__version__}-r3"
+RENDER_CODE_VERSION = f"{__version__}-r4"
 STEPS = 5
 MAX_WARNINGS_IN_POINTER = 500
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from pdfgen_pipeline_tests.ci import in_ci
+
 REPO = Path(__file__).resolve().parent.parent
 REFERENTIEL = REPO / "examples" / "referentiel"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots (gitignored)
@@ -35,7 +37,7 @@ def require_chromium() -> Path:
     if CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK):
         return CHROMIUM
     message = f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
-    if os.environ.get("CI"):
+    if in_ci():
         pytest.fail(f"browser tests cannot run in CI: {message}", pytrace=False)
     pytest.skip(message)
 

@@ -104,3 +104,35 @@ def s3(moto_server, monkeypatch):
     upload_referentiel(client, buckets["production"])
     upload_referentiel(client, buckets["preparation"])
     return types.SimpleNamespace(client=client, endpoint=moto_server, buckets=buckets, env=env)
+
+
+# ----------------------------------------------------------------------------- figures in the summary
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+_SESSION_START: list[float] = []
+
+
+def pytest_sessionstart(session) -> None:
+    import time
+
+    _SESSION_START.append(time.time())
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the figures the reliability tests measured in this session (faults survived, load backfill)."""
+    import json
+
+    reports = sorted(p for p in ARTIFACTS.glob("*.json") if _SESSION_START and p.stat().st_mtime >= _SESSION_START[0])
+    if not reports:
+        return
+    terminalreporter.section("measured figures")
+    for path in reports:
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except ValueError:
+            continue
+        entries = data.items() if isinstance(data, dict) else [("", data)]
+        for name, value in entries:
+            if isinstance(value, dict):  # the figures, not the fault plan's details
+                value = {k: v for k, v in value.items() if k not in ("rules", "at")}
+            terminalreporter.write_line(f"{path.stem} {name}: {json.dumps(value, sort_keys=True)}"[:300])

@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pdfgen_pipeline_tests.ci import in_ci
+
 SUPERUSER = "postgres"  # the cluster's bootstrap superuser (initdb -U), reachable only through the unix socket
 OS_USER = "postgres"  # who runs the server when we are root
 START_TIMEOUT = 60
@@ -37,11 +39,6 @@ START_TIMEOUT = 60
 
 class PostgresUnavailable(RuntimeError):
     """PostgreSQL server binaries (or a user to run them as) are missing on this machine."""
-
-
-def in_ci() -> bool:
-    """True when the `CI` environment variable is set (to anything but an explicit false)."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _has_server(bindir: Path) -> bool:

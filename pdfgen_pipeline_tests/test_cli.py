@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,9 +20,13 @@ WORD = re.compile(r"\w+")
 PROGRESS = re.compile(r"^Étape (\d+) sur (\d+)")
 
 
-def _pdfgen(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pdfgen_pipeline.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+#: The console script installed with the project, beside this interpreter.
+PDFGEN = Path(sys.executable).parent / "pdfgen"
+
+
+def _pdfgen(*args: str | Path, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(PDFGEN), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def _pdf_text(path: Path) -> str:
@@ -32,9 +37,9 @@ def _pdf_text(path: Path) -> str:
         pdf.close()
 
 
-def _error_line(proc: subprocess.CompletedProcess) -> str:
-    """The input error is one line, `pdfgen: error: …`, and nothing Python-internal is shown."""
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+def _error_line(proc: subprocess.CompletedProcess, code: int = 2) -> str:
+    """The error is one line, `pdfgen: error: …`, and nothing Python-internal is shown."""
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("pdfgen: error: ")]
     assert len(errors) == 1, proc.stderr
@@ -131,6 +136,22 @@ def test_render_missing_document_xml_exits_2(tmp_path):
     assert proc.stderr.strip() == line
     assert str(d / "xml" / "document.xml") in line
     assert "missing" in line
+
+
+def test_render_stopped_by_its_time_limit_exits_3_naming_it(tmp_path):
+    proc = _pdfgen("render", REFERENTIEL / "c99", "-o", tmp_path / "out", "-q",
+                   env={"PDFGEN_RENDER_TIME_LIMIT": "0.2"})
+    line = _error_line(proc, 3)
+    assert "time limit hit" in line and "PDFGEN_RENDER_TIME_LIMIT" in line, line
+    assert not (tmp_path / "out" / "document.pdf").exists()
+
+
+def test_render_into_an_unwritable_output_exits_1_naming_it(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = _pdfgen("render", REFERENTIEL / "lf1", "-o", blocker / "out", "-q")
+    line = _error_line(proc, 1)
+    assert str(blocker) in line, line
 
 
 def test_render_empty_ouvrage_exits_2_with_line(tmp_path):

@@ -3,6 +3,7 @@ and the unpartitioned catalogue of what is published."""
 
 
 import tempfile
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -80,6 +81,7 @@ def ouvrage_pdf(context: dg.AssetExecutionContext, stores: StoresResource, ouvra
         "pages": ptr["pages"], "dagster/row_count": ptr["pages"],
         "bytes": sum(d["bytes"] for d in ptr["pdfs"]),
         "pdfs": dg.MetadataValue.json([{k: d[k] for k in ("pdf", "pages", "bytes")} for d in ptr["pdfs"]]),
+        "warnings_count": len(ptr["warnings"]), "warnings": _warnings_md(ptr["warnings"]),
         "seconds": dg.MetadataValue.json(ptr["seconds"]), "reused": ptr.get("reused", False),
         "artifact": stores.artifacts().location(ptr["pdfs"][0]["key"])})
     yield dg.AssetCheckResult(check_name="pdf_readable", passed=not problems,
@@ -95,12 +97,14 @@ def ouvrage_pdf(context: dg.AssetExecutionContext, stores: StoresResource, ouvra
 
 @dg.asset(**COMMON, retry_policy=S3_RETRY, kinds={"jpeg"}, description="Thumbnail of page 1, JPEG at 150 dpi.")
 def ouvrage_vignette(context: dg.AssetExecutionContext, stores: StoresResource, ouvrage_pdf: dict) -> dg.Output[dict]:
+    t = time.perf_counter()
     with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-vignette-") as tmp:
         ptr = steps.vignette_step(stores.artifacts(), ouvrage_pdf, Path(tmp))
     preview = ptr["preview_jpeg_base64"]
     return dg.Output(ptr, metadata={
         "preview": dg.MetadataValue.md(f"![vignette](data:image/jpeg;base64,{preview})"),
         "size": f"{ptr['width']}×{ptr['height']}", "bytes": ptr["bytes"],
+        "seconds": round(time.perf_counter() - t, 3),
         "artifact": stores.artifacts().location(ptr["vignette"])})
 
 
@@ -108,9 +112,11 @@ def ouvrage_vignette(context: dg.AssetExecutionContext, stores: StoresResource, 
           description="ISO 19115/19139 metadata record OUVNAUT_<NOMCOURT>_<SERIE>.xml.")
 def ouvrage_metadata(context: dg.AssetExecutionContext, stores: StoresResource, ouvrage_html: dict,
                      ouvrage_pdf: dict) -> dg.Output[dict]:
+    t = time.perf_counter()
     with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-metadata-") as tmp:
         ptr = steps.metadata_step(stores.artifacts(), ouvrage_html, ouvrage_pdf, Path(tmp))
     return dg.Output(ptr, metadata={"file": ptr["name"], "bytes": ptr["bytes"],
+                                    "seconds": round(time.perf_counter() - t, 3),
                                     "artifact": stores.artifacts().location(ptr["metadata"])})
 
 
@@ -118,6 +124,7 @@ def ouvrage_metadata(context: dg.AssetExecutionContext, stores: StoresResource, 
           description="The generated layout published for consumers, with manifest.json written last.")
 def ouvrage_publication(context: dg.AssetExecutionContext, stores: StoresResource, ouvrage_html: dict,
                         ouvrage_pdf: dict, ouvrage_vignette: dict, ouvrage_metadata: dict) -> dg.Output[dict]:
+    t = time.perf_counter()
     with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-publish-") as tmp:
         published = steps.publication_step(stores.artifacts(), stores.generated(), ouvrage_html, ouvrage_pdf,
                                            ouvrage_vignette, ouvrage_metadata, run_id=context.run.run_id,
@@ -125,7 +132,7 @@ def ouvrage_publication(context: dg.AssetExecutionContext, stores: StoresResourc
     m = published.manifest
     return dg.Output({"ouvrage": published.key, "manifest": m, "locations": published.locations}, metadata={
         "pages": m["pages"], "warnings": m["warnings"], "source_version": m["source_version"],
-        "reused": m.get("reused", False),
+        "reused": m.get("reused", False), "seconds": round(time.perf_counter() - t, 3),
         "files": dg.MetadataValue.json({k: v["size"] for k, v in m["files"].items()}),
         **{f"location/{name}": dg.MetadataValue.path(url) for name, url in published.locations.items()}})
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from pdfgen_pipeline import steps
-from pdfgen_pipeline.defs.assets import GROUP, S3_RETRY, catalogue
+from pdfgen_pipeline.defs.assets import GROUP, POOL, S3_RETRY, catalogue
 from pdfgen_pipeline.defs.failures import fail_fast_on_permanent_errors
 from pdfgen_pipeline.defs.partitions import OUVRAGES
 from pdfgen_pipeline.defs.resources import StoresResource
@@ -53,7 +53,7 @@ class PreviewConfig(dg.Config):
     referentiel: str = "production"  # production | preparation | a store URL or path (uploaded folder)
 
 
-@dg.op(retry_policy=S3_RETRY, pool="pdf_render")
+@dg.op(retry_policy=S3_RETRY, pool=POOL)
 def render_preview(context: dg.OpExecutionContext, config: PreviewConfig, stores: StoresResource) -> dict:
     """Render one ouvrage into the artifact store's `previews/`; publishes nothing."""
     with fail_fast_on_permanent_errors(), tempfile.TemporaryDirectory(prefix="pdfgen-preview-") as tmp:
@@ -80,7 +80,7 @@ class TableauConfig(dg.Config):
     title: str | None = None
 
 
-@dg.op(retry_policy=S3_RETRY)
+@dg.op(retry_policy=S3_RETRY, pool=POOL)
 def render_table(context: dg.OpExecutionContext, config: TableauConfig, stores: StoresResource) -> dict:
     """Turn one table file into its own PDF in the artifact store's `tableaux/`."""
     parent, _, name = config.table.rstrip("/").rpartition("/")

@@ -230,13 +230,15 @@ class _DocumentReader:
             self.warn("unknown-value", f'orientation="{_shown(orientation)}" (expected 0 or 90): printed upright',
                       el)
         return Illustration(
-            numero=self.child_text(el, "numero"), caption=self.child_text(el, "txt"),
+            numero=self.child_text(el, "numero"),
+            caption=self._with_unknown(el, self.child_text(el, "txt"), {"numero", "txt", "source"}, "illustration"),
             source=self.child_text(el, "source"), t_illustration=el.get("tIllustration", ""),
             orientation=90 if orientation == "90" else 0, interactive=el.get("interactive", "") == "oui",
             bpn_id=el.get("bpn_id", ""), anchor=self.new_anchor("fig"), line=el.sourceline)
 
     def tableau(self, el: etree._Element) -> TableauRef:
-        return TableauRef(numero=self.child_text(el, "numero"), caption=self.child_text(el, "txt"),
+        return TableauRef(numero=self.child_text(el, "numero"),
+                          caption=self._with_unknown(el, self.child_text(el, "txt"), {"numero", "txt"}, "tableau"),
                           bpn_id=el.get("bpn_id", ""), anchor=self.new_anchor("tab"), line=el.sourceline)
 
     def alinea(self, el: etree._Element) -> Alinea:
@@ -264,6 +266,17 @@ class _DocumentReader:
             if block is not None:
                 al.blocks.append(block)
         return al
+
+    def _with_unknown(self, el: etree._Element, caption: str, known: set[str], where: str) -> str:
+        """`caption` followed by the text of the children of `el` not in `known` (each one warned)."""
+        extra = []
+        for c in el:
+            tag = _local(c)
+            if tag and tag not in known:
+                self.unknown(c, where)
+                if text := self.text_of(c):
+                    extra.append(text)
+        return " ".join([caption, *extra]) if caption else " ".join(extra)
 
     def _unknown_texte(self, el: etree._Element, where: str) -> Texte:
         self.unknown(el, where)
@@ -310,6 +323,7 @@ class _DocumentReader:
                                 root.sourceline)
         meta_el = None
         ouvrage_el = None
+        unknown: list[UnknownBlock] = []  # printed before the content
         for c in root:
             tag = _local(c)
             if tag == "metaData":
@@ -318,7 +332,8 @@ class _DocumentReader:
                 ouvrage_el = c
             elif tag:
                 self.unknown(c, "document")
-        doc = Document(name=self.name, path=str(self.path), metadata=self.metadata(meta_el))
+                unknown.append(UnknownBlock(tag, self.text_of(c)))
+        doc = Document(name=self.name, path=str(self.path), metadata=self.metadata(meta_el), content=list(unknown))
         if ouvrage_el is None:
             raise XmlInputError(self.path, "no <ouvrage> element: nothing to print", root.sourceline)
         for c in ouvrage_el:
@@ -337,7 +352,7 @@ class _DocumentReader:
             else:
                 self.unknown(c, "ouvrage")
                 doc.content.append(UnknownBlock(tag, self.text_of(c)))
-        if not doc.content:
+        if len(doc.content) == len(unknown):
             raise XmlInputError(self.path, "empty <ouvrage>: no chapter, alinea or illustration to print",
                                 ouvrage_el.sourceline)
         doc.warnings = self.warnings

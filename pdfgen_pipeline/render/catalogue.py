@@ -2,7 +2,7 @@
 
 It replaces the former listing endpoint: one entry per manifest (title, series, edition and
 correction dates, pages, links to the PDF, thumbnail, metadata and log), sorted by name and,
-in a second table, by date of publication.
+in a second table, by date of the last correction (else of the edition), newest first.
 """
 
 from __future__ import annotations

@@ -165,6 +165,8 @@ class AssetIndex:
 MAX_INPUT_BYTES = 200 * 1024 * 1024
 MAX_TOOL_OUTPUT_BYTES = 512 * 1024 * 1024  # files written by gs / pdftocairo (RLIMIT_FSIZE)
 MAX_TOOL_LOG_BYTES = 64 * 1024  # kept from a tool's stdout/stderr
+MAX_TOOL_MEMORY_BYTES = 1024 * 1024 * 1024  # address space of gs / pdftocairo (RLIMIT_AS)
+_OUT_OF_MEMORY = ("VMerror", "bad_alloc", "Cannot allocate memory", "Out of memory")
 DEFAULT_OUT_SUBDIR = "assets/img"
 DEFAULT_RASTER_DPI = 150
 _CACHE_VERSION = "1"  # bump when the conversion changes, to invalidate caches
@@ -232,7 +234,7 @@ def _run(argv: list[str], cwd: Path, timeout_s: float) -> str:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "TMPDIR": str(cwd), "LC_ALL": "C", "LANG": "C"}
     prlimit = shutil.which("prlimit")
     if prlimit:  # limits without preexec_fn (unsafe with threads)
-        argv = [prlimit, f"--fsize={MAX_TOOL_OUTPUT_BYTES}", "--core=0", "--", *argv]
+        argv = [prlimit, f"--fsize={MAX_TOOL_OUTPUT_BYTES}", f"--as={MAX_TOOL_MEMORY_BYTES}", "--core=0", "--", *argv]
     proc = subprocess.Popen(
         argv,
         cwd=cwd,
@@ -274,6 +276,8 @@ def _run(argv: list[str], cwd: Path, timeout_s: float) -> str:
     log = kept.decode("utf-8", "replace")
     if rc == -signal.SIGXFSZ:
         log = f"Error: output larger than {MAX_TOOL_OUTPUT_BYTES} bytes\n{log}"
+    elif rc != 0 and any(sign in log for sign in _OUT_OF_MEMORY):
+        log = f"Error: memory limit of {MAX_TOOL_MEMORY_BYTES >> 20} MB hit\n{log}"
     elif rc < 0:
         log = f"Error: killed by {signal.Signals(-rc).name}\n{log}"
     if rc != 0:

@@ -89,13 +89,15 @@ def lay_out_part(job: dict) -> dict:
     """Worker: lay out and write one part of the book (a group of chapters, or the index).
 
     `job`: html, base_url, root (sandbox), out (PDF path), css (extra stylesheets, as strings),
-    drop_first (the first page is a parity filler, not written). Returns what the parent needs."""
+    drop_first (the first page is a parity filler, not written), options (WeasyPrint's image options, read
+    when the images are loaded). Returns what the parent needs."""
     from pdfgen_pipeline.render.pdf import PDF_OPTIONS, _move_margin_notes
 
+    options = job.get("options") or PDF_OPTIONS
     t = time.perf_counter()
     fetcher = SandboxedURLFetcher(Path(job["root"]))
     doc = HTML(string=job["html"], base_url=job["base_url"], url_fetcher=fetcher).render(
-        font_config=FontConfiguration(), stylesheets=[CSS(string=c) for c in job.get("css", [])])
+        font_config=FontConfiguration(), stylesheets=[CSS(string=c) for c in job.get("css", [])], **options)
     layout_s = time.perf_counter() - t
     if job.get("drop_first"):
         doc = doc.copy(doc.pages[1:])
@@ -104,7 +106,7 @@ def lay_out_part(job: dict) -> dict:
     bookmarks = doc.make_bookmark_tree(scale=0.75, transform_pages=True)
     for p in doc.pages:
         p.bookmarks = []
-    doc.write_pdf(job["out"], **PDF_OPTIONS)
+    doc.write_pdf(job["out"], **options)
     anchors: dict[str, int] = {}
     for i, p in enumerate(doc.pages):
         for a in p.anchors:
@@ -115,10 +117,11 @@ def lay_out_part(job: dict) -> dict:
             "seconds": {"layout": round(layout_s, 3), "write": round(time.perf_counter() - t - layout_s, 3)}}
 
 
-def body_jobs(groups: list[str], prefix: str, suffix: str, base_url: str, root: Path, tmp: Path) -> list[dict]:
+def body_jobs(groups: list[str], prefix: str, suffix: str, base_url: str, root: Path, tmp: Path,
+              options: dict) -> list[dict]:
     """One job per group of chapters, laid out without footer page numbers (stamped after assembly)."""
     return [{"html": prefix + g + suffix, "base_url": base_url, "root": str(root), "out": str(tmp / f"body{i}.pdf"),
-             "css": [NO_NUMBERS_CSS]} for i, g in enumerate(groups)]
+             "css": [NO_NUMBERS_CSS], "options": options} for i, g in enumerate(groups)]
 
 
 def pool(workers: int):
@@ -140,11 +143,12 @@ def run_in_order(workers_pool, jobs: list[dict]) -> list[dict]:
 
 
 def numbers_document(prefix: str, suffix: str, pages: int, blank: set[int], base_url: str,
-                     fonts: FontConfiguration):
+                     fonts: FontConfiguration, fetcher: SandboxedURLFetcher):
     """`pages` empty body pages with only their footer numbers (none on blank pages)."""
     divs = "".join('<div class="np vide"></div>' if i in blank else '<div class="np"></div>' for i in range(pages))
     css = CSS(string=".np + .np { break-before: page } .np.vide { page: vide } @page vide { }")
-    return HTML(string=prefix + '<div class="part body">' + divs + "</div>" + suffix, base_url=base_url).render(
+    return HTML(string=prefix + '<div class="part body">' + divs + "</div>" + suffix, base_url=base_url,
+                url_fetcher=fetcher).render(
         font_config=fonts, stylesheets=[css])
 
 

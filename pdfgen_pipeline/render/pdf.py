@@ -119,9 +119,9 @@ def _page_labels(front_pages: int):
     return finisher
 
 
-def _blank_page(base_url: str, fonts: FontConfiguration):
+def _blank_page(base_url: str, fonts: FontConfiguration, fetcher: SandboxedURLFetcher):
     """One empty A4 page (no running head, no number): pads the front matter to an even count."""
-    return HTML(string="<html><body></body></html>", base_url=base_url).render(
+    return HTML(string="<html><body></body></html>", base_url=base_url, url_fetcher=fetcher).render(
         font_config=fonts, stylesheets=[CSS(string="@page { size: A4 }")]).pages[0]
 
 
@@ -136,7 +136,7 @@ def _tree_size(roots: list) -> int:
 
 def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_url: str, root: Path,
                      fonts: FontConfiguration, fetcher: SandboxedURLFetcher, out_pdf: Path, workers: int,
-                     options: dict | None, seconds: dict[str, float]) -> PdfResult | None:
+                     pdf_options: dict, seconds: dict[str, float]) -> PdfResult | None:
     """The body in `workers` processes, then the index in one of them while this process lays out
     the front matter (see `parallel.py`); None when the body cannot be cut."""
     from pdfgen_pipeline.render import parallel
@@ -146,11 +146,11 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
                                  min_chars=min(parallel.MIN_GROUP_CHARS, len(parts["body"]) // (4 * workers)))
     if len(groups) < 2:
         return None
-    pdf_options = {**PDF_OPTIONS, **(options or {})}
     with parallel.temp_dir(out_pdf.parent) as tmp_name, parallel.pool(min(workers, len(groups))) as pool:
         tmp = Path(tmp_name)
         t = time.perf_counter()
-        results = parallel.run_in_order(pool, parallel.body_jobs(groups, prefix, suffix, base_url, root, tmp))
+        results = parallel.run_in_order(pool, parallel.body_jobs(groups, prefix, suffix, base_url, root, tmp,
+                                                                             pdf_options))
         seconds["layout_body"] = round(time.perf_counter() - t, 3)
         seconds["body_groups"] = [r["seconds"] for r in results]
         anchor_pages: dict[str, int] = {}
@@ -179,7 +179,7 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
                                               '<div class="part back"><div style="break-after: page"></div>', 1)
             back_async = pool.apply_async(parallel.lay_out_part, ({
                 "html": prefix + back_html + suffix, "base_url": base_url, "root": str(root),
-                "out": str(tmp / "back.pdf"), "css": [f"@page :first {{ counter-reset: page "
+                "out": str(tmp / "back.pdf"), "options": pdf_options, "css": [f"@page :first {{ counter-reset: page "
                                                       f"{start - 1 if lead_blank else start} }}"],
                 "drop_first": lead_blank},))
         # contents entries pointing into the index (its title) are on its first page; checked below
@@ -189,12 +189,12 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
             front_html, missing = fill_toc_pages(parts["front"], pages)
             t = time.perf_counter()
             doc = HTML(string=prefix + front_html + suffix, base_url=base_url, url_fetcher=fetcher).render(
-                font_config=fonts)
+                font_config=fonts, **pdf_options)
             seconds["layout_front"] = round(time.perf_counter() - t, 3)
             return doc, missing
 
         front, toc_missing = front_layout({**anchor_pages, **back_targets})
-        numbers = parallel.numbers_document(prefix, suffix, n_body, blank, base_url, fonts)
+        numbers = parallel.numbers_document(prefix, suffix, n_body, blank, base_url, fonts, fetcher)
         numbers.write_pdf(tmp / "numbers.pdf")
         back = back_async.get() if back_async is not None else None
         back_tree: list = []
@@ -252,11 +252,12 @@ def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = No
     prefix, parts, suffix = split_parts(html_path.read_text(encoding="utf-8"))
     continuous = 'class="continu"' in prefix
     seconds: dict[str, float] = {}
+    pdf_options = {**PDF_OPTIONS, **(options or {})}
     workers = default_workers() if workers is None else workers
     if workers > 1 and not continuous and len(parts["body"]) >= min_parallel_chars:
         out_pdf.parent.mkdir(parents=True, exist_ok=True)
         result = _render_parallel(prefix, parts, suffix, base_url=base_url, root=root, fonts=fonts,
-                                  fetcher=fetcher, out_pdf=out_pdf, workers=workers, options=options,
+                                  fetcher=fetcher, out_pdf=out_pdf, workers=workers, pdf_options=pdf_options,
                                   seconds=seconds)
         if result is not None:
             return result
@@ -264,7 +265,7 @@ def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = No
     def layout(name: str, part: str, css: list[CSS] | None = None):
         t = time.perf_counter()
         doc = HTML(string=prefix + part + suffix, base_url=base_url, url_fetcher=fetcher).render(
-            font_config=fonts, stylesheets=css or [])
+            font_config=fonts, stylesheets=css or [], **pdf_options)
         seconds[f"layout_{name}"] = round(time.perf_counter() - t, 3)
         return doc
 
@@ -293,13 +294,13 @@ def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = No
 
     front_pages = list(front.pages)
     if len(front_pages) % 2:  # page 1 of the body must be a recto in the printed book
-        front_pages.append(_blank_page(base_url, fonts))
+        front_pages.append(_blank_page(base_url, fonts, fetcher))
     all_pages = [*front_pages, *body.pages, *back_pages]
     _move_margin_notes([*body.pages, *back_pages])
     combined = body.copy(all_pages)
     t = time.perf_counter()
     out_pdf.parent.mkdir(parents=True, exist_ok=True)
-    combined.write_pdf(out_pdf, finisher=_page_labels(len(front_pages)), **{**PDF_OPTIONS, **(options or {})})
+    combined.write_pdf(out_pdf, finisher=_page_labels(len(front_pages)), **pdf_options)
     seconds["write"] = round(time.perf_counter() - t, 3)
     return PdfResult(pages=len(all_pages), front_pages=len(front_pages), body_pages=n_body,
                      back_pages=len(back_pages), anchor_pages=anchor_pages, seconds=seconds,

@@ -6,6 +6,7 @@ backslash or control character, so a hostile referentiel cannot make us read or 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,15 @@ def safe_key(key: str) -> str:
     if any(p == ".." for p in parts):
         raise UnsafeKeyError(f"unsafe store key {key!r}: '..' is not allowed")
     return "/".join(parts) + ("/" if key.endswith("/") and parts else "")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def join_key(*parts: str) -> str:
@@ -84,6 +94,11 @@ class Store(Protocol):
 
     def copy(self, src_key: str, dst_key: str) -> None:
         """Copy an object inside the store (server side on S3)."""
+        ...
+
+    def sha256(self, key: str) -> str:
+        """Hex sha256 of the object as stored (on S3 the checksum the server verified at upload, else the
+        object read back), to check an upload before it is published."""
         ...
 
     def location(self, key: str) -> str:

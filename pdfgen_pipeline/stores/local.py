@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pdfgen_pipeline.stores.base import ObjectInfo, StoreError, safe_key
+from pdfgen_pipeline.stores.base import ObjectInfo, StoreError, safe_key, sha256_file
 
 
 class LocalStore:
@@ -105,6 +105,12 @@ class LocalStore:
         while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
             parent = parent.parent
+
+    def sha256(self, key: str) -> str:
+        src = self._path(key)
+        if not src.is_file():
+            raise StoreError(f"{self.url}: no object {key!r}")
+        return sha256_file(src)
 
     def location(self, key: str) -> str:
         return self._path(key).as_uri()

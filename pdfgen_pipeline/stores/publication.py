@@ -1,11 +1,13 @@
 """Publishing a generation into the generated store (section 2 of the reference).
 
-Files are first uploaded under `<ouvrage>/.staging/<run>/` and checked (size and sha256). Then a
+Files are first uploaded under `<ouvrage>/.staging/<run>/` and checked (size, and the sha256 the store
+holds: on S3 the checksum the server verified at upload). Then a
 promotion intent `.staging/<run>/READY.json` (the new manifest) is written: from that point on the
 generation is complete and verified. The files of the previous generation are copied to
 `<ouvrage>/history/<timestamp>/` (5 kept), the staged files are promoted to their published names
 (server-side copies, each object replaced at once), and `<ouvrage>/manifest.json` (files, sizes,
-checksums, source version, run, date) is written last.
+checksums, source version, run, date) is written last; files of the previous generation that the new
+one does not have (an `archive.zip`) are removed after it.
 
 A failure (or `kill -9`) before the intent leaves the previous set untouched; the staged files of
 that attempt are removed by the next publication. A failure after it, during the promotion, is
@@ -16,29 +18,19 @@ two generations, and the manifest always describes the files beside it once a pu
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pdfgen_pipeline.ouvrage.keys import validate_ouvrage_key
-from pdfgen_pipeline.stores.base import Store, StoreError, guess_content_type, join_key
+from pdfgen_pipeline.stores.base import Store, StoreError, guess_content_type, join_key, sha256_file
 
 MANIFEST = "manifest.json"
 STAGING = ".staging"
 READY = "READY.json"
 HISTORY = "history"
 HISTORY_KEEP = 5
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -76,6 +68,9 @@ def publish(store: Store, key: str, files: dict[str, Path], *, source_version: s
         size = path.stat().st_size
         if info is None or info.size != size:
             raise StoreError(f"{store.location(staged)}: staged size {info.size if info else None} != {size}")
+        stored = store.sha256(staged)
+        if stored != digest:
+            raise StoreError(f"{store.location(staged)}: staged sha256 {stored} != {digest} of {path.name}")
         entries[name] = {"size": size, "sha256": digest, "content_type": guess_content_type(name)}
     manifest = {"ouvrage": key, "files": entries, "source_version": source_version, "run_id": run_id,
                 "published_at": now.isoformat(timespec="seconds"), **(extra or {})}
@@ -102,6 +97,8 @@ def recover_interrupted(store: Store, key: str, *, keep: str | None = None) -> l
     if latest is not None and current.get("run_id") != latest:
         _promote(store, key, latest, intents[latest])
         done.append(f"rolled forward the promotion of run {latest}")
+    elif current:  # a publication killed after its manifest may have left the previous generation's extra files
+        done.extend(f"removed {name}, not in the manifest" for name in _remove_unlisted(store, key, current))
     for run in runs:
         if run != latest or current.get("run_id") == latest:
             for info in list(store.list(join_key(key, STAGING, run) + "/")):
@@ -134,10 +131,19 @@ def _promote(store: Store, key: str, run_id: str, intent: dict) -> None:
     for name in entries:
         store.delete(join_key(staging, name))
     store.delete(join_key(staging, READY))
-    if previous:
-        for stale in set(previous.get("files", {})) - set(entries):  # e.g. archive.zip no longer needed
-            store.delete(join_key(key, stale))
+    _remove_unlisted(store, key, manifest)  # e.g. an archive.zip the new generation no longer has
     _prune_history(store, key)
+
+
+def _remove_unlisted(store: Store, key: str, manifest: dict) -> list[str]:
+    """Delete the files beside `<key>/manifest.json` that it does not list (left by an older generation);
+    `history/` and `.staging/` are not touched. Returns their names."""
+    keep = {*manifest.get("files", {}), MANIFEST}
+    stale = [info.key.rsplit("/", 1)[1] for info in store.list(key + "/") if info.key.count("/") == 1]
+    stale = [name for name in stale if name not in keep]
+    for name in stale:
+        store.delete(join_key(key, name))
+    return stale
 
 
 def _json(value: dict) -> bytes:

@@ -8,12 +8,15 @@ providers). Listing goes through boto3's paginator; retries are botocore's (adap
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,6 +27,10 @@ RETRY_CONFIG = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_t
 #: S3 error codes that no retry can mend: the run fails at once (credentials, rights, bucket name).
 PERMANENT_CODES = frozenset({"403", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId",
                              "SignatureDoesNotMatch", "NoSuchBucket", "InvalidBucketName", "AccountProblem"})
+#: Uploads up to this size are one PUT, so S3 verifies and keeps a whole-object SHA-256 (multipart objects only
+#: get a checksum of their parts' checksums, and are read back to be checked).
+SINGLE_PUT_MAX = 1 << 30
+UPLOAD_CONFIG = TransferConfig(multipart_threshold=SINGLE_PUT_MAX)
 #: botocore `Config` option → environment variable overriding it (seconds; unset → the defaults above).
 TIMEOUT_ENV = {"connect_timeout": "PDFGEN_S3_CONNECT_TIMEOUT", "read_timeout": "PDFGEN_S3_READ_TIMEOUT"}
 
@@ -147,9 +154,9 @@ class S3Store:
             raise self._fail("put", key, exc) from exc
 
     def upload_file(self, key: str, path: Path, content_type: str | None = None) -> None:
-        extra = {"ExtraArgs": {"ContentType": content_type}} if content_type else {}
+        extra = {"ChecksumAlgorithm": "SHA256", **({"ContentType": content_type} if content_type else {})}
         try:
-            self.client.upload_file(str(path), self.bucket, self._full(key), **extra)
+            self.client.upload_file(str(path), self.bucket, self._full(key), ExtraArgs=extra, Config=UPLOAD_CONFIG)
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("upload", key, exc) from exc
         except Exception as exc:  # boto3's S3UploadFailedError wraps the ClientError
@@ -175,6 +182,21 @@ class S3Store:
             self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("delete", key, exc) from exc
+
+    def sha256(self, key: str) -> str:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._full(key), ChecksumMode="ENABLED")
+            checksum = head.get("ChecksumSHA256") or ""
+            if checksum and "-" not in checksum and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+                return base64.b64decode(checksum).hex()
+            # no whole-object checksum (multipart upload, provider without checksums): read it back
+            h = hashlib.sha256()
+            body = self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"]
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                h.update(chunk)
+            return h.hexdigest()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("checksum", key, exc) from exc
 
     def location(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._full(key)}"

@@ -104,7 +104,8 @@ def test_nightly_schedule_requests_exactly_the_stale_ouvrages(s3, instance):
                                    scheduled_execution_time=datetime(2026, 12, 4, 0, 5, tzinfo=UTC)) as ctx:
         result = nightly_reconciliation(ctx)
     assert sorted(r.partition_key for r in result) == ["g9", "lf1"]
-    assert sorted(instance.get_dynamic_partitions(OUVRAGES)) == ["g9", "lf1"]  # missing partitions registered
+    # every ouvrage missing from the partitions is registered, fresh ones too; a folder without XML is not
+    assert sorted(instance.get_dynamic_partitions(OUVRAGES)) == ["c99", "g9", "lf1"]
     assert all(r.run_key.startswith("nightly:2026-12-04:") for r in result)
 
 
@@ -115,6 +116,7 @@ def test_nightly_schedule_skips_when_everything_is_fresh(s3, instance):
     with dg.build_schedule_context(instance=instance, resources={"stores": stores_from_env()}) as ctx:
         result = nightly_reconciliation(ctx)
     assert isinstance(result, dg.SkipReason)
+    assert sorted(instance.get_dynamic_partitions(OUVRAGES)) == sorted(SAMPLES)
 
 
 def test_schedule_definition_matches_the_former_task():

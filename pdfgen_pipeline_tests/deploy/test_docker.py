@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from pdfgen_pipeline_tests.deploy.common import (
     DOCKERIGNORE,
@@ -148,6 +149,33 @@ def test_dagster_k8s_in_image_matches_the_pinned_dagster_release():
     extra = next(i.args for i in dockerfile() if i.keyword == "ARG" and i.args.startswith("EXTRA_PACKAGES="))
     packages = dict(p.split("==") for p in shlex.split(extra.partition("=")[2]))
     assert packages["dagster-k8s"] == pins["dagster-aws"] == pins["dagster-k8s"]
+
+
+def _requirement_name(spec: str) -> str:
+    return re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_python_dependencies_are_pinned_for_the_image_and_the_makefile():
+    """The image and `make` install the same exact versions: every requirement of pyproject.toml (and the image's
+    extra packages) is pinned with == in constraints.txt, and both install with `-c constraints.txt`."""
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep and version.strip(), f"constraints.txt: not an exact pin: {line!r}"
+            pins[_requirement_name(name)] = version.strip()
+    wanted = [*PYPROJECT["project"]["dependencies"], *PYPROJECT["project"]["optional-dependencies"]["test"]]
+    extra = next(i.args for i in dockerfile() if i.keyword == "ARG" and i.args.startswith("EXTRA_PACKAGES="))
+    wanted += shlex.split(extra.partition("=")[2])
+    assert [spec for spec in wanted if _requirement_name(spec) not in pins] == []
+    for spec in wanted:  # each pin satisfies the declared range
+        assert Requirement(spec).specifier.contains(pins[_requirement_name(spec)], prereleases=True), spec
+    builder_pip = [i.args for i in dockerfile() if i.keyword == "RUN" and "pip install" in i.args
+                   and "constraints.txt" in i.args]
+    assert builder_pip and "-c constraints.txt ." in builder_pip[0]
+    assert "constraints.txt" in {src for c in context_copies() for src in c.sources}
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"pip install -q -c constraints\.txt -e '\.\[test\]'", makefile)
 
 
 # ----------------------------------------------------------------------------- system packages: one script

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import dagster as dg
 import pytest
 import yaml
 
@@ -309,6 +310,23 @@ def test_run_pod_size_fits_a_render(values):
     # reserved: the render and the run worker beside it; limit: twice the measured render, so only runaways die
     assert quantity(requests["memory"]) >= RENDER_PEAK_BYTES + RUN_WORKER_BYTES
     assert quantity(limits["memory"]) >= 2 * RENDER_PEAK_BYTES
+    # a runaway layout process hits its own limit (an error naming it) before the pod is OOM-killed
+    per_process = int(env_var_pairs(launcher_values(values)["envVars"])["PDFGEN_RENDER_MEMORY_LIMIT_MB"]) * 2**20
+    assert RENDER_PEAK_BYTES < per_process <= quantity(limits["memory"]) / 2
+
+
+def test_jobs_run_their_steps_in_the_run_pod():
+    """The K8sRunLauncher gives each run a pod; the steps run inside it (in-process executor, no pod per step),
+    which is what the pod sizing above assumes. The executor's config passes its own schema."""
+    from pdfgen_pipeline.definitions import defs
+
+    for name in ("publish_ouvrage", "discover_ouvrages", "preview_ouvrage", "render_tableau", "refresh_catalogue"):
+        job = defs.resolve_job_def(name)
+        assert job.executor_def.name == dg.in_process_executor.name, name
+    job = defs.resolve_job_def("discover_ouvrages")
+    dg.validate_run_config(job, {"execution": {"config": {"retries": {"enabled": {}}}}})
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, {"execution": {"config": {"max_concurrent": 4}}})  # a multiprocess option
 
 
 def test_code_server_and_run_pods_share_the_pipeline_settings(values):

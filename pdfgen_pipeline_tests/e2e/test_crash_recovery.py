@@ -68,9 +68,14 @@ def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int:
     raise AssertionError(f"no 'Started process for run' event in run {run_id}")
 
 
-def _kill_during(dep, step: str, ready=lambda: True) -> str:
+def _claimed(instance: dg.DagsterInstance) -> set[tuple[str, str]]:
+    """(run id, step key) of every claimed `pdf_render` slot."""
+    return {(c.run_id, c.step_key) for c in instance.event_log_storage.get_concurrency_info(POOL).claimed_slots}
+
+
+def _kill_during(dep, step: str, ready=lambda: True, holds_slot: bool = False) -> str:
     """Launch a run, SIGKILL its worker once `step` has started (and `ready()`), wait for the run to be marked
-    failed; returns its id."""
+    failed; returns its id. `holds_slot`: the step must hold a `pdf_render` slot when it is killed."""
     instance = dep.instance
     run_id = _launch(dep)
 
@@ -81,6 +86,8 @@ def _kill_during(dep, step: str, ready=lambda: True) -> str:
         return _step_started(instance, run_id, step) and ready()
 
     dep.wait(f"run {run_id[:8]} in {step}", in_step, interval=0.1)
+    if holds_slot:
+        assert (run_id, step) in _claimed(instance), f"{step} of run {run_id} runs without a {POOL} slot"
     os.kill(_worker_pid(instance, run_id), signal.SIGKILL)
     dep.wait(f"killed run {run_id[:8]} marked failed",
              lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE, timeout=120)
@@ -111,7 +118,7 @@ def test_killed_run_workers_are_retried_and_publish_once(s3, proxy, deployment):
     instance.add_dynamic_partitions("ouvrages", [KEY])
 
     # a. killed while rendering: nothing was published; the retry publishes
-    killed = _kill_during(dep, "ouvrage_pdf")
+    killed = _kill_during(dep, "ouvrage_pdf", holds_slot=True)
     assert consistent(generated, KEY) is None and not _no_staging(s3)  # never published, nothing staged
     first = _retry_succeeds(dep, killed)
     assert manifest(s3, KEY)["run_id"] == first.run_id and consistent(generated, KEY) is not None
@@ -136,7 +143,8 @@ def test_killed_run_workers_are_retried_and_publish_once(s3, proxy, deployment):
     publications = instance.fetch_materializations(dg.AssetKey("ouvrage_publication"), limit=100).records
     assert sorted(r.run_id for r in publications) == sorted([first.run_id, second.run_id])
 
-    # d. the pool slots the dead runs held are given back (run monitoring, free_slots_after_run_end_seconds)
+    # d. the pool slots the dead runs held (the one killed in ouvrage_pdf did, checked at the kill) are given back
+    # (run monitoring, free_slots_after_run_end_seconds)
     def slots_free():
         info = instance.event_log_storage.get_concurrency_info(POOL)
         return not info.claimed_slots and not info.pending_steps

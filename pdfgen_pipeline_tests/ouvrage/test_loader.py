@@ -381,17 +381,20 @@ def test_unknown_elements_everywhere_keep_their_text(tmp_path):
     body = ('<autre>hors ouvrage</autre>\n<ouvrage>\n<chapitre>\n<titre><numero>1.</numero><texte><txt>T</txt>'
             '</texte><note>note de titre</note></titre>\n<cadre>bloc de chapitre</cadre>\n'
             '<alinea><nmrAlinea>07</nmrAlinea><texte><txt>a </txt><sigle>SIGLE</sigle></texte>'
-            '<liste><texte><txt>un</txt></texte><puce>deux</puce></liste></alinea>\n'
+            '<liste><texte><txt>un</txt></texte><puce>deux</puce></liste>\n'
+            '<illustration><numero>1.A.</numero><txt>légende</txt><echelle>1/50 000</echelle></illustration>\n'
+            '<tableau><numero>1.B.</numero><txt>titre</txt><unite>en mètres</unite></tableau></alinea>\n'
             '</chapitre>\n<annexe>bloc sous ouvrage</annexe>\n</ouvrage>')
     p = _write_doc(tmp_path, body)
     doc = load_document(p)
     found = {re.search(r"<(\w+)>", w.message).group(1): w.line for w in doc.warnings if w.code == "unknown-element"}
     lines = p.read_text("utf-8").splitlines()
-    for name in ("autre", "note", "cadre", "sigle", "puce", "annexe"):
+    for name in ("autre", "note", "cadre", "sigle", "puce", "echelle", "unite", "annexe"):
         assert name in found, name
         assert f"<{name}>" in lines[found[name] - 1], name
     text = " ".join(_all_model_text(doc))
-    for kept in ("bloc de chapitre", "SIGLE", "deux", "bloc sous ouvrage"):
+    for kept in ("hors ouvrage", "bloc de chapitre", "SIGLE", "deux", "légende 1/50 000", "titre en mètres",
+                 "bloc sous ouvrage"):
         assert kept in text, kept
 
 

@@ -19,6 +19,7 @@ from pdfgen_pipeline_tests.pdfcheck import (
     index_problems,
     links,
     page_texts,
+    text_in_rect,
     toc_problems,
     word_coverage,
 )
@@ -88,15 +89,30 @@ def test_bookmarks_follow_the_titles(rendered):
 
 
 def test_links_web_mail_and_internal(rendered):
-    out, _ = rendered["c99"]
-    lks = links(out / "document.pdf")
-    uris = [lk.uri for lk in lks if lk.uri]
-    assert any(u.startswith("https://www.shom.fr") for u in uris)
-    assert any(u.startswith("mailto:") for u in uris)
+    """Every link of the body (not the notice page's) is a PDF link: web and mail to their address, internal
+    ones to the page where the designated title or figure is printed."""
+    out, report = rendered["c99"]
+    doc = next(d for d in report["documents"] if d["name"] == "document")
+    body = range(doc["front_pages"], doc["front_pages"] + doc["body_pages"])
     html = (out / "document.html").read_text("utf-8")
-    internal_in_body = html.count('class="lien-interne')
-    assert internal_in_body >= 3
-    assert sum(1 for lk in lks if lk.dest_page is not None) >= internal_in_body
+    body_html = html[html.index('<div class="part body">'):html.index('<div class="part back">')]
+    anchors = re.findall(r'<a class="(lien-[^"]*)" href="([^"]*)">([^<]*)</a>', body_html)
+    external = {unescape(href) for cls, href, _ in anchors if cls in ("lien-web", "lien-mail")}
+    internal = [unescape(text) for cls, _, text in anchors if cls.startswith("lien-interne")]
+    assert any(h.startswith("mailto:") for h in external) and any(h.startswith("https://") for h in external)
+    assert len(internal) >= 3
+
+    lks = [lk for lk in links(out / "document.pdf") if lk.page in body]
+    assert external <= {lk.uri for lk in lks if lk.uri}
+    texts = page_texts(out / "document.pdf")
+    found = {}
+    for lk in lks:
+        if lk.dest_page is not None:
+            label = text_in_rect(out / "document.pdf", lk.page, lk.rect)  # may catch a neighbouring character
+            found.update((numero, lk.dest_page) for numero in internal if numero in label)
+    assert sorted(found) == sorted(internal)
+    for numero, page in found.items():
+        assert numero in texts[page], f"link to {numero} goes to page index {page}, which does not print it"
 
 
 def test_pdf_metadata(rendered):

@@ -1,5 +1,6 @@
 """Local and S3 stores behave alike; keys cannot escape; publication keeps the previous generation."""
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -7,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from pdfgen_pipeline.referentiel import group_listing, scan_referentiel, snapshot_ouvrage
-from pdfgen_pipeline.stores.base import StoreError, UnsafeKeyError, safe_key
+from pdfgen_pipeline.stores.base import StoreError, UnsafeKeyError, safe_key, sha256_file
 from pdfgen_pipeline.stores.local import LocalStore
-from pdfgen_pipeline.stores.publication import HISTORY_KEEP, publish, read_manifest
+from pdfgen_pipeline.stores.publication import HISTORY_KEEP, publish, read_manifest, recover_interrupted
 from pdfgen_pipeline.stores.s3 import S3Store, s3_client
 
 
@@ -104,3 +105,60 @@ def test_publication_keeps_history_and_writes_manifest_last(store, tmp_path):
     kept = json.loads(store.read_bytes(f"c99/history/{oldest}/manifest.json"))
     assert kept["source_version"] == "v1"  # v0 pruned, v1..v5 kept, v6 published
     assert not [o.key for o in store.list("c99/.staging/")]
+
+
+def test_sha256_is_the_stored_content(store, tmp_path):
+    src = tmp_path / "doc.pdf"
+    src.write_bytes(b"%PDF-1.7 " * 5000)
+    store.upload_file("k/doc.pdf", src, "application/pdf")  # S3: the server's whole-object checksum
+    store.write_bytes("k/plain.bin", b"no checksum asked")  # S3: read back and hashed
+    assert store.sha256("k/doc.pdf") == sha256_file(src)
+    assert store.sha256("k/plain.bin") == hashlib.sha256(b"no checksum asked").hexdigest()
+    with pytest.raises(StoreError, match=r"missing\.pdf"):
+        store.sha256("k/missing.pdf")
+
+
+class CorruptingStore(LocalStore):
+    """A store whose uploads of `document.pdf` arrive damaged (same size, one byte changed)."""
+
+    def upload_file(self, key, path, content_type=None):
+        super().upload_file(key, path, content_type)
+        if key.endswith("document.pdf"):
+            target = self._path(key)
+            data = bytearray(target.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            target.write_bytes(bytes(data))
+
+
+def test_a_damaged_upload_is_never_published(tmp_path):
+    store = CorruptingStore(tmp_path / "store")
+    good = LocalStore(tmp_path / "store")
+    files = {"document.pdf": tmp_path / "document.pdf", "vignette.jpg": tmp_path / "vignette.jpg"}
+    files["vignette.jpg"].write_bytes(b"jpeg 1")
+    files["document.pdf"].write_bytes(b"%PDF generation 1")
+    publish(good, "c99", files, source_version="v1", run_id="run1")
+    files["document.pdf"].write_bytes(b"%PDF generation 2")
+    files["vignette.jpg"].write_bytes(b"jpeg 2")
+    with pytest.raises(StoreError, match=r"c99/\.staging/run2/document\.pdf.*sha256"):
+        publish(store, "c99", files, source_version="v2", run_id="run2")
+    assert read_manifest(store, "c99")["source_version"] == "v1"
+    assert store.read_bytes("c99/document.pdf") == b"%PDF generation 1"
+    assert store.read_bytes("c99/vignette.jpg") == b"jpeg 1"
+
+
+def test_files_of_an_older_generation_are_removed(store, tmp_path):
+    names = ("document.pdf", "annexe.pdf", "archive.zip")
+    files = {n: tmp_path / n for n in names}
+    for path in files.values():
+        path.write_bytes(path.name.encode())
+    publish(store, "g9", files, source_version="v1", run_id="run1")
+    del files["annexe.pdf"], files["archive.zip"]
+    publish(store, "g9", files, source_version="v2", run_id="run2")
+    top = sorted(o.key for o in store.list("g9/") if o.key.count("/") == 1)
+    assert top == ["g9/document.pdf", "g9/manifest.json"]
+    assert {o.key.rsplit("/", 1)[1] for o in store.list("g9/history/")} == {*names, "manifest.json"}
+
+    # a publication killed after its manifest, before that clean-up: the next one finishes it
+    store.write_bytes("g9/archive.zip", b"left by a dead publication")
+    assert recover_interrupted(store, "g9") == ["removed archive.zip, not in the manifest"]
+    assert store.stat("g9/archive.zip") is None and store.stat("g9/document.pdf") is not None
