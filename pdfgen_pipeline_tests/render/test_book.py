@@ -165,6 +165,65 @@ def test_corrections_show_bar_and_date(rendered):
     assert dates and all(d in text for d in dates)
 
 
+def _flat(text: str) -> str:
+    return " ".join(text.replace("\u00a0", " ").replace("\u202f", " ").split())
+
+
+def test_cover_and_notice_show_the_metadata(rendered, referentiel):
+    from pdfgen_pipeline.ouvrage.loader import load_ouvrage
+
+    out, _ = rendered["c99"]
+    meta = load_ouvrage(referentiel / "c99").documents[0].metadata
+    texts = [_flat(t) for t in page_texts(out / "document.pdf")]
+    cover = texts[0]
+    for shown in (meta.nom_long.upper(), meta.serie.upper(), meta.titre, meta.pays, "10 mars 2021",
+                  "17 janvier 2024", meta.nota[:60]):
+        assert _flat(shown) in cover, shown
+    notice = next(t for t in texts[1:4] if "Tous droits réservés" in t or meta.copyright.texte[:40] in t)
+    assert _flat(meta.copyright.texte[:80]) in notice
+    assert meta.editeur.identite.organisation in notice and "Brest" in notice
+
+
+def test_running_head_marker_credit_and_table_text(rendered):
+    import pdfplumber
+
+    out, report = rendered["c99"]
+    front = _front_pages(report)
+    texts = [_flat(t) for t in page_texts(out / "document.pdf")]
+    html = (out / "document.html").read_text("utf-8")
+    with pdfplumber.open(out / "document.pdf") as pdf:
+        # running head: the ouvrage and the current chapter, above the text of every page of a chapter
+        chapters = [_flat(unescape(c)) for c in re.findall(r'<h1 id="[^"]*" data-label="([^"]+)" class="titre"', html)]
+        assert len(chapters) == 4, chapters
+        heads = []
+        for i in range(front, len(pdf.pages) - 1):
+            words = pdf.pages[i].extract_words(extra_attrs=["size"])
+            top = " ".join(w["text"] for w in words if w["top"] < 60 and w["size"] < 8)  # 7.5pt, above the text
+            if top:
+                heads.append(top)
+                assert "Instructions nautiques C99" in top, (i, top)
+        assert {c for c in chapters if any(c in h for h in heads)} == set(chapters)
+        # the correction bar: a vertical rule drawn beside the text of a corrected alinea
+        corrected = next(i for i in range(front, len(pdf.pages)) if "2023-11-22" in texts[i])
+        page = pdf.pages[corrected]
+        words = page.extract_words(extra_attrs=["size"])
+        text = [w for w in words if 9 < w["size"] < 10]
+        left = min(w["x0"] for w in text)
+        date = next(w for w in words if w["text"] == "2023-11-22")
+        # WeasyPrint fills a border as the area between two rectangles: the outer one starts in the margin
+        rules = [e for e in (*page.rects, *page.lines) if e["bottom"] - e["top"] > 20
+                 and max(e.get("non_stroking_color") or (1,)) < 0.3  # a dark fill
+                 and e["x0"] < left - 1  # starts left of the text column: not a table border
+                 and e["top"] - 20 < date["top"] < e["bottom"] + 20]  # beside the dated alinea
+        assert rules, f"no correction bar beside the date on page index {corrected}"
+    body = " ".join(texts[front:])
+    assert "⚠" in body  # attention marker before the text it flags
+    credits = [_flat(unescape(c)) for c in re.findall(r'<p class="credit">([^<]+)</p>', html)]
+    assert credits and all(c in body for c in credits), credits
+    for cell in ("FR571490", "Ouessant — Île Vierge", "1/25 000", "Cartes électroniques (ENC)"):
+        assert cell in body, cell
+
+
 def test_vignette_is_a_150_dpi_jpeg_of_page_one(rendered):
     out, _ = rendered["c99"]
     with Image.open(out / "vignette.jpg") as im:
