@@ -151,7 +151,8 @@ def test_catalogue_index_lists_the_published_ouvrages(pipeline, browser_page):
         row = page.locator("#par-date tbody tr").filter(has=page.get_by_role("link", name=key, exact=True))
         expect(row).to_have_count(1)
         expect(row.locator("td").nth(1)).to_have_text(manifest["title"])
-        expect(row.locator("td").nth(4)).to_have_text(str(manifest["pages"]))
+        expect(row.locator("td").nth(2)).to_have_text(manifest["serie"].upper())
+        expect(row.locator("td").nth(5)).to_have_text(str(manifest["pages"]))
     expect(page.get_by_text("Édition : 7 septembre 2022")).to_be_visible()  # g9: French date, accents intact
 
     # Every thumbnail actually loaded (lazy images: bring each one into view first).
