@@ -45,7 +45,7 @@ def test_index_html_shows_cards_by_name_and_a_table_by_correction_date() -> None
     cards = page.xpath('//section[@id="par-nom"]/article')
     assert [c.get("data-ouvrage") for c in cards] == ["c99", "g9", "lf1"]
     g9 = cards[1].text_content()
-    assert "Golfe de Gascogne" in g9 and "série G9" in g9 and "40 pages" in g9
+    assert "Golfe de Gascogne" in g9 and "40 pages" in g9
     assert "1er mars 2024" in g9 and "20 novembre 2026" in g9
     assert cards[1].xpath('.//img/@src') == ["g9/vignette.jpg"]
     assert set(cards[1].xpath(".//a/@href")) >= {"g9/document.pdf", "g9/annexe.pdf", "g9/archive.zip",
