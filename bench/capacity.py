@@ -17,14 +17,14 @@ from dataclasses import asdict, dataclass, field
 #: Measured on this project's machine class (2 cores, 24 GiB), `make bench`, 2026-12-04, medians of 3 runs.
 MEASURED = {
     # bench/scaling.py: synthetic ouvrages, (pages, seconds) of one render using the 2 cores of a run
-    "scaling": [(54, 7.8), (197, 18.9), (776, 60.3)],
+    "scaling": [(54, 5.4), (197, 13.2), (776, 50.7)],
     # bench/backfill_throughput.py: 20 ouvrages of ~100 pages, one run at a time through the daemon
-    "backfill_runs": 20, "backfill_pages": 1994, "backfill_seconds_1_at_a_time": 351.5,
-    "backfill_seconds_2_at_once": 198.6,
+    "backfill_runs": 20, "backfill_pages": 1994, "backfill_seconds_1_at_a_time": 300.4,
+    "backfill_seconds_2_at_once": 155.0,
     # bench/render_c22.py and bench/scaling.py: largest resident set of one process of a render
-    "peak_rss_mb_306_pages": 201, "peak_rss_mb_776_pages": 507,
+    "peak_rss_mb_306_pages": 176, "peak_rss_mb_776_pages": 507,
     # bench/sensor_cost.py: 10,000 objects in the moto server; one tick against the raw paginated listing
-    "listing_ms_per_1000_objects": 333, "tick_over_listing": 1.01,
+    "listing_ms_per_1000_objects": 230, "tick_over_listing": 1.03,
 }
 SENSOR_INTERVAL_S = 60  # minimum_interval_seconds of referentiel_production_sensor
 SENSOR_BUDGET = 0.5  # a tick should use at most half its interval (S3 latency varies, ticks must not pile up)
