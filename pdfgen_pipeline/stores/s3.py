@@ -31,6 +31,9 @@ PERMANENT_CODES = frozenset({"403", "AccessDenied", "AllAccessDisabled", "Invali
 #: get a checksum of their parts' checksums, and are read back to be checked).
 SINGLE_PUT_MAX = 1 << 30
 UPLOAD_CONFIG = TransferConfig(multipart_threshold=SINGLE_PUT_MAX)
+#: `PDFGEN_S3_UPLOAD_CHECKSUM=none` for an S3-compatible server that refuses checksummed uploads: staged files are
+#: then read back to be checked.
+CHECKSUM_ENV = "PDFGEN_S3_UPLOAD_CHECKSUM"
 #: botocore `Config` option → environment variable overriding it (seconds; unset → the defaults above).
 TIMEOUT_ENV = {"connect_timeout": "PDFGEN_S3_CONNECT_TIMEOUT", "read_timeout": "PDFGEN_S3_READ_TIMEOUT"}
 
@@ -154,7 +157,9 @@ class S3Store:
             raise self._fail("put", key, exc) from exc
 
     def upload_file(self, key: str, path: Path, content_type: str | None = None) -> None:
-        extra = {"ChecksumAlgorithm": "SHA256", **({"ContentType": content_type} if content_type else {})}
+        extra = {"ContentType": content_type} if content_type else {}
+        if os.environ.get(CHECKSUM_ENV, "SHA256").strip().upper() != "NONE":
+            extra["ChecksumAlgorithm"] = "SHA256"
         try:
             self.client.upload_file(str(path), self.bucket, self._full(key), ExtraArgs=extra, Config=UPLOAD_CONFIG)
         except (ClientError, BotoCoreError) as exc:

@@ -214,13 +214,12 @@ def test_infinite_loop_eps_times_out(tmp_path: Path) -> None:
 
 @needs_gs
 def test_memory_hungry_eps_hits_the_memory_limit(tmp_path: Path) -> None:
-    start = time.monotonic()
     with pytest.raises(ImageError) as info:
-        prepare_image(FIXTURES / "hog.eps", tmp_path, timeout_s=60)
+        prepare_image(FIXTURES / "hog.eps", tmp_path, timeout_s=120)  # the memory limit stops it, not this
     message = str(info.value)
     assert message.startswith("hog.eps: ")
     assert f"memory limit of {images.MAX_TOOL_MEMORY_BYTES >> 20} MB hit" in message
-    assert time.monotonic() - start < 30  # stopped by the limit, long before the timeout
+    assert "raster" not in message  # no second attempt doomed the same way
     assert not (tmp_path / "assets").exists()
 
 

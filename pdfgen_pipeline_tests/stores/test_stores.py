@@ -107,7 +107,9 @@ def test_publication_keeps_history_and_writes_manifest_last(store, tmp_path):
     assert not [o.key for o in store.list("c99/.staging/")]
 
 
-def test_sha256_is_the_stored_content(store, tmp_path):
+@pytest.mark.parametrize("checksum", ["SHA256", "none"])
+def test_sha256_is_the_stored_content(store, tmp_path, monkeypatch, checksum):
+    monkeypatch.setenv("PDFGEN_S3_UPLOAD_CHECKSUM", checksum)  # none: an S3-compatible server without checksums
     src = tmp_path / "doc.pdf"
     src.write_bytes(b"%PDF-1.7 " * 5000)
     store.upload_file("k/doc.pdf", src, "application/pdf")  # S3: the server's whole-object checksum
