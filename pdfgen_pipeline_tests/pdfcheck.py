@@ -207,3 +207,10 @@ def index_problems(pdf_path: Path, index_pages: list[int], terms: list[str]) -> 
             elif term not in texts[printed.index(num)]:
                 problems.append(f"{term!r} is not on page {num}")
     return checked, problems
+
+
+def misplaced_bookmarks(pdf_path: Path) -> list[tuple[str, int | None]]:
+    """(title, page) of the bookmarks whose page does not print the start of their title."""
+    texts = [" ".join(t.replace("\u00a0", " ").split()) for t in page_texts(pdf_path)]
+    return [(title, page) for _level, title, page in bookmarks(pdf_path)
+            if page is None or " ".join(title.replace("\u00a0", " ").split())[:25] not in texts[page]]

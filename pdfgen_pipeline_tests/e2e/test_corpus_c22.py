@@ -9,7 +9,14 @@ from pdfgen_pipeline.ouvrage.loader import fold
 from pdfgen_pipeline.render.book import render_ouvrage
 from pdfgen_pipeline.xmlsafe import parse_xml_file
 from pdfgen_pipeline_tests.conftest import CORPUS_C22
-from pdfgen_pipeline_tests.pdfcheck import bookmarks, index_problems, page_texts, toc_problems, word_coverage
+from pdfgen_pipeline_tests.pdfcheck import (
+    bookmarks,
+    index_problems,
+    misplaced_bookmarks,
+    page_texts,
+    toc_problems,
+    word_coverage,
+)
 
 pytestmark = [
     pytest.mark.corpus,
@@ -53,6 +60,7 @@ def test_every_title_has_a_bookmark(c22, xml_root):
     numeros = [" ".join((t.findtext("numero") or "").split()) for t in _all(xml_root, "titre")
                if etree.QName(t.getparent()).localname != "titres"]
     assert [t.split(" ")[0] for t in titles] == numeros
+    assert misplaced_bookmarks(out / "document.pdf") == []  # each opens the page that prints its title
 
 
 def test_toc_page_numbers_are_exact(c22):
