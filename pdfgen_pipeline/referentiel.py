@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pdfgen_pipeline.ouvrage.keys import InvalidKeyError, validate_ouvrage_key
-from pdfgen_pipeline.stores.base import ObjectInfo, Store, download_prefix
+from pdfgen_pipeline.stores.base import ObjectInfo, Store, download_prefix, hash_stream
 
 #: Top-level folders that are never ouvrages.
 NOT_OUVRAGES = frozenset({"commun", "source", "Fichiers_communs"})
@@ -169,8 +169,7 @@ def content_hash(root: Path) -> str:
     for p in sorted(q for q in root.rglob("*") if q.is_file()):
         h.update(p.relative_to(root).as_posix().encode() + b"\0")
         with p.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+            hash_stream(h, f)
         h.update(b"\n")
     return h.hexdigest()[:16]
 

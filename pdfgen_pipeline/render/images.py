@@ -167,7 +167,7 @@ MAX_TOOL_OUTPUT_BYTES = 512 * 1024 * 1024  # files written by gs / pdftocairo (R
 MAX_TOOL_LOG_BYTES = 64 * 1024  # kept from a tool's stdout/stderr
 MAX_TOOL_MEMORY_BYTES = 1024 * 1024 * 1024  # address space of gs / pdftocairo (RLIMIT_AS)
 _OUT_OF_MEMORY = ("VMerror", "bad_alloc", "Cannot allocate memory", "Out of memory")
-_MEMORY_HIT = f"Error: memory limit of {MAX_TOOL_MEMORY_BYTES >> 20} MB hit"
+_MEMORY_LIMIT_HIT = f"memory limit of {MAX_TOOL_MEMORY_BYTES >> 20} MB hit"
 DEFAULT_OUT_SUBDIR = "assets/img"
 DEFAULT_RASTER_DPI = 150
 _CACHE_VERSION = "1"  # bump when the conversion changes, to invalidate caches
@@ -278,7 +278,7 @@ def _run(argv: list[str], cwd: Path, timeout_s: float) -> str:
     if rc == -signal.SIGXFSZ:
         log = f"Error: output larger than {MAX_TOOL_OUTPUT_BYTES} bytes\n{log}"
     elif rc != 0 and any(sign in log for sign in _OUT_OF_MEMORY):
-        log = f"{_MEMORY_HIT}\n{log}"
+        log = f"Error: {_MEMORY_LIMIT_HIT}\n{log}"
     elif rc < 0:
         log = f"Error: killed by {signal.Signals(-rc).name}\n{log}"
     if rc != 0:
@@ -348,8 +348,8 @@ def _convert_eps(data: bytes, src: Path, tmp: Path, timeout_s: float, dpi: int) 
             raise ImageError(
                 src, f"refused by Ghostscript -dSAFER (file or device access): {_gs_error(exc.log)}"
             ) from None
-        if exc.log.startswith(_MEMORY_HIT):  # the same program would exhaust the raster device too
-            raise ImageError(src, f"Ghostscript (EPS → PDF): {_MEMORY_HIT[len('Error: '):]}") from None
+        if exc.log.startswith(f"Error: {_MEMORY_LIMIT_HIT}"):  # the raster device would exhaust it too
+            raise ImageError(src, f"Ghostscript (EPS → PDF): {_MEMORY_LIMIT_HIT}") from None
         vector_error = f"Ghostscript EPS → PDF failed: {_gs_error(exc.log)}"
     else:
         try:

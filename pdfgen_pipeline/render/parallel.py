@@ -91,9 +91,9 @@ def lay_out_part(job: dict) -> dict:
     `job`: html, base_url, root (sandbox), out (PDF path), css (extra stylesheets, as strings),
     drop_first (the first page is a parity filler, not written), options (WeasyPrint's image options, read
     when the images are loaded). Returns what the parent needs."""
-    from pdfgen_pipeline.render.pdf import PDF_OPTIONS, _move_margin_notes
+    from pdfgen_pipeline.render.pdf import _move_margin_notes
 
-    options = job.get("options") or PDF_OPTIONS
+    options = job["options"]
     t = time.perf_counter()
     fetcher = SandboxedURLFetcher(Path(job["root"]))
     doc = HTML(string=job["html"], base_url=job["base_url"], url_fetcher=fetcher).render(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 _BAD = re.compile(r"[\x00-\x1f\x7f\\]")
 
@@ -40,12 +40,17 @@ def safe_key(key: str) -> str:
     return "/".join(parts) + ("/" if key.endswith("/") and parts else "")
 
 
+def hash_stream(h, stream: BinaryIO) -> None:
+    """Feed everything `stream` yields to the hash object `h`, 1 MiB at a time."""
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        h.update(chunk)
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file."""
     h = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+        hash_stream(h, f)
     return h.hexdigest()
 
 

@@ -20,7 +20,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pdfgen_pipeline.stores.base import ObjectInfo, StoreError, join_key, safe_key
+from pdfgen_pipeline.stores.base import ObjectInfo, StoreError, hash_stream, join_key, safe_key
 
 #: botocore retries: adaptive mode backs off on 503 SlowDown, 500, throttling, resets and timeouts.
 RETRY_CONFIG = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
@@ -196,9 +196,7 @@ class S3Store:
                 return base64.b64decode(checksum).hex()
             # no whole-object checksum (multipart upload, provider without checksums): read it back
             h = hashlib.sha256()
-            body = self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"]
-            for chunk in iter(lambda: body.read(1 << 20), b""):
-                h.update(chunk)
+            hash_stream(h, self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"])
             return h.hexdigest()
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("checksum", key, exc) from exc

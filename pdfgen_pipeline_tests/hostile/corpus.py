@@ -627,7 +627,7 @@ CASES: list[Case] = [
         "hog", "/keep [ ] def {{ /keep [ keep 16000000 array ] def }} loop"),
          Warns((W("image-conversion", r"^Ghostscript \(EPS → PDF\): memory limit of \d+ MB hit: a placeholder is "
                   "printed$", "illustrations/eps/9.H.eps"),)),
-         check=_no_process_left, max_seconds=IMAGE_TIMEOUT_S + 6),
+         check=_no_process_left),
     Case("eps-read-file", "EPS reading /etc/passwd and a file of ours with (r) file", _eps_read,
          Warns((W("image-conversion", r"^refused by Ghostscript -dSAFER .*/invalidfileaccess in --file--",
                   "illustrations/eps/9.H.eps"),
