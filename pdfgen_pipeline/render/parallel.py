@@ -19,10 +19,11 @@ import warnings
 from pathlib import Path
 
 import pikepdf
-from weasyprint import CSS, HTML
+from weasyprint import CSS
 from weasyprint.text.fonts import FontConfiguration
 
 from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
+from pdfgen_pipeline.render.weasy import BookHTML
 
 #: Internal links to an anchor laid out by another process are written as this URI, then rewritten.
 FOREIGN = "pdfgen-anchor:"
@@ -96,7 +97,7 @@ def lay_out_part(job: dict) -> dict:
     options = job["options"]
     t = time.perf_counter()
     fetcher = SandboxedURLFetcher(Path(job["root"]))
-    doc = HTML(string=job["html"], base_url=job["base_url"], url_fetcher=fetcher).render(
+    doc = BookHTML(job["html"], job["base_url"], fetcher).render(
         font_config=FontConfiguration(), stylesheets=[CSS(string=c) for c in job.get("css", [])], **options)
     layout_s = time.perf_counter() - t
     if job.get("drop_first"):
@@ -147,7 +148,7 @@ def numbers_document(prefix: str, suffix: str, pages: int, blank: set[int], base
     """`pages` empty body pages with only their footer numbers (none on blank pages)."""
     divs = "".join('<div class="np vide"></div>' if i in blank else '<div class="np"></div>' for i in range(pages))
     css = CSS(string=".np + .np { break-before: page } .np.vide { page: vide } @page vide { }")
-    return HTML(string=prefix + '<div class="part body">' + divs + "</div>" + suffix, base_url=base_url,
+    return BookHTML(prefix + '<div class="part body">' + divs + "</div>" + suffix, base_url=base_url,
                 url_fetcher=fetcher).render(
         font_config=fonts, stylesheets=[css])
 

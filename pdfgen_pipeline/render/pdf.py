@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydyf
-from weasyprint import CSS, HTML
+from weasyprint import CSS
 from weasyprint.text.fonts import FontConfiguration
 
 from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
 from pdfgen_pipeline.render.html import split_parts
+from pdfgen_pipeline.render.weasy import BookHTML
 
 #: Image compression equivalent to the former Ghostscript /ebook step: 150 dpi, JPEG quality 80.
 PDF_OPTIONS = {"optimize_images": True, "jpeg_quality": 80, "dpi": 150}
@@ -121,7 +122,7 @@ def _page_labels(front_pages: int):
 
 def _blank_page(base_url: str, fonts: FontConfiguration, fetcher: SandboxedURLFetcher):
     """One empty A4 page (no running head, no number): pads the front matter to an even count."""
-    return HTML(string="<html><body></body></html>", base_url=base_url, url_fetcher=fetcher).render(
+    return BookHTML("<html><body></body></html>", base_url, fetcher).render(
         font_config=fonts, stylesheets=[CSS(string="@page { size: A4 }")]).pages[0]
 
 
@@ -188,7 +189,7 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
         def front_layout(pages: dict[str, int]):
             front_html, missing = fill_toc_pages(parts["front"], pages)
             t = time.perf_counter()
-            doc = HTML(string=prefix + front_html + suffix, base_url=base_url, url_fetcher=fetcher).render(
+            doc = BookHTML(prefix + front_html + suffix, base_url, fetcher).render(
                 font_config=fonts, **pdf_options)
             seconds["layout_front"] = round(time.perf_counter() - t, 3)
             return doc, missing
@@ -264,7 +265,7 @@ def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = No
 
     def layout(name: str, part: str, css: list[CSS] | None = None):
         t = time.perf_counter()
-        doc = HTML(string=prefix + part + suffix, base_url=base_url, url_fetcher=fetcher).render(
+        doc = BookHTML(prefix + part + suffix, base_url, fetcher).render(
             font_config=fonts, stylesheets=css or [], **pdf_options)
         seconds[f"layout_{name}"] = round(time.perf_counter() - t, 3)
         return doc
