@@ -29,6 +29,7 @@ from pdfgen_pipeline.ouvrage.model import (
     UnknownBlock,
 )
 from pdfgen_pipeline.render.inline import LinkTargets, normalize_numero, render_runs, web_href
+from pdfgen_pipeline.render.stamps import stampable
 
 STYLESHEET = Path(__file__).parent / "styles" / "book.css"
 STYLESHEET_HREF = "assets/book.css"
@@ -212,6 +213,12 @@ class _Builder:
         if s.level <= TOC_MAX_LEVEL:
             self.toc.append(TocEntry(s.level, s.titre.numero, render_runs(s.titre.texte, self.targets), s.anchor))
         return s
+
+    @staticmethod
+    def stamped(nmr: str, t_maj: str, t_date: str) -> bool:
+        """Whether every margin note printed for this number and update can be stamped (`stamps.py`)."""
+        texts = [t for t in (nmr, t_date if t_maj == "modification" else "") if t]
+        return all(stampable(t) for t in texts)
 
     def alinea(self, a: Alinea) -> Alinea:
         self.counts.alineas += 1

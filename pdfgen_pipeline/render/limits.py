@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,6 +77,13 @@ def _env_number(name: str, default, kind: type):
     return value
 
 
+def process_context() -> multiprocessing.context.BaseContext:
+    """How to start render processes: forked when this process runs a single thread (the CLI, a render
+    child), so that they start at once with WeasyPrint already imported; spawned beside other threads
+    (a Dagster run's), where forking could copy a lock held by another thread."""
+    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
+
+
 def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux; elsewhere a no-op): a run worker
     killed with `kill -9` must not leave its render burning CPU."""
@@ -119,7 +127,7 @@ def run_limited(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, wh
     With every limit off, `func` runs here, in this process."""
     if not limits.any:
         return func(**kwargs)
-    ctx = multiprocessing.get_context("spawn")
+    ctx = process_context()
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(func, kwargs, limits, sender), name=f"pdfgen-render {what}")
     start = time.monotonic()

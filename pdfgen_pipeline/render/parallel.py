@@ -5,13 +5,12 @@ groups (chapters open on a recto, so a group's pages keep their sides wherever i
 of processes lays out and writes the groups, largest first, without footer page numbers. With
 the page of every anchor known, one process lays out the index while the parent lays out the
 front matter, whose contents carry the now known numbers; the parent then stamps the footer
-numbers (one small WeasyPrint document of empty numbered pages, overlaid) and rebuilds the named
+numbers and the groups' margin notes (`stamps.py`) and rebuilds the named
 destinations, links between parts, bookmarks and page labels of the joined PDF.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import re
 import tempfile
 import time
@@ -22,8 +21,9 @@ import pikepdf
 from weasyprint import CSS
 from weasyprint.text.fonts import FontConfiguration
 
+from pdfgen_pipeline.render import stamps
 from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
-from pdfgen_pipeline.render.weasy import BookHTML
+from pdfgen_pipeline.render.weasy import BookHTML, font_configuration
 
 #: Internal links to an anchor laid out by another process are written as this URI, then rewritten.
 FOREIGN = "pdfgen-anchor:"
@@ -91,18 +91,21 @@ def lay_out_part(job: dict) -> dict:
 
     `job`: html, base_url, root (sandbox), out (PDF path), css (extra stylesheets, as strings),
     drop_first (the first page is a parity filler, not written), options (WeasyPrint's image options, read
-    when the images are loaded). Returns what the parent needs."""
+    when the images are loaded), stamps (the margin notes are stamped: `stamps.STAMPED_CSS` given). Returns
+    what the parent needs, the stamps with their page in this part."""
     from pdfgen_pipeline.render.pdf import _move_margin_notes
 
     options = job["options"]
     t = time.perf_counter()
     fetcher = SandboxedURLFetcher(Path(job["root"]))
-    doc = BookHTML(job["html"], job["base_url"], fetcher).render(
-        font_config=FontConfiguration(), stylesheets=[CSS(string=c) for c in job.get("css", [])], **options)
+    html = BookHTML(job["html"], job["base_url"], fetcher)
+    doc = html.render(font_config=font_configuration(), stylesheets=[CSS(string=c) for c in job.get("css", [])],
+                      **options)
     layout_s = time.perf_counter() - t
     if job.get("drop_first"):
         doc = doc.copy(doc.pages[1:])
     _move_margin_notes(doc.pages)
+    notes = stamps.margin_stamps(html.etree_element, doc.pages) if job.get("stamps") else []
     mark_foreign_links(doc.pages)
     bookmarks = doc.make_bookmark_tree(scale=0.75, transform_pages=True)
     for p in doc.pages:
@@ -113,24 +116,28 @@ def lay_out_part(job: dict) -> dict:
         for a in p.anchors:
             anchors.setdefault(a, i)
     return {"pages": len(doc.pages), "anchors": anchors, "pdf": job["out"],
-            "blank": [i for i, p in enumerate(doc.pages) if p._page_box.page_type.blank],
-            "bookmarks": bookmarks, "refusals": fetcher.refusals,
+            # pages without a footer number: blank ones, and those of another page style (landscape)
+            "unnumbered": [i for i, p in enumerate(doc.pages)
+                           if p._page_box.page_type.blank or p._page_box.page_type.name != "corps"],
+            "bookmarks": bookmarks, "refusals": fetcher.refusals, "stamps": notes,
             "seconds": {"layout": round(layout_s, 3), "write": round(time.perf_counter() - t - layout_s, 3)}}
 
 
 def body_jobs(groups: list[str], prefix: str, suffix: str, base_url: str, root: Path, tmp: Path,
               options: dict) -> list[dict]:
-    """One job per group of chapters, laid out without footer page numbers (stamped after assembly)."""
+    """One job per group of chapters, laid out without footer page numbers nor margin notes (stamped after
+    assembly)."""
     return [{"html": prefix + g + suffix, "base_url": base_url, "root": str(root), "out": str(tmp / f"body{i}.pdf"),
-             "css": [NO_NUMBERS_CSS], "options": options} for i, g in enumerate(groups)]
+             "css": [NO_NUMBERS_CSS, stamps.STAMPED_CSS], "options": options, "stamps": True}
+            for i, g in enumerate(groups)]
 
 
 def pool(workers: int):
-    """A pool of `workers` spawned processes (spawn: safe beside the threads of a Dagster run), each killed
-    by the kernel if this process dies."""
-    from pdfgen_pipeline.render.limits import die_with_parent
+    """A pool of `workers` processes (forked from a single-threaded process, see `limits.process_context`),
+    each killed by the kernel if this process dies."""
+    from pdfgen_pipeline.render.limits import die_with_parent, process_context
 
-    return multiprocessing.get_context("spawn").Pool(workers, initializer=die_with_parent)
+    return process_context().Pool(workers, initializer=die_with_parent)
 
 
 def run_in_order(workers_pool, jobs: list[dict]) -> list[dict]:
@@ -143,14 +150,12 @@ def run_in_order(workers_pool, jobs: list[dict]) -> list[dict]:
     return out
 
 
-def numbers_document(prefix: str, suffix: str, pages: int, blank: set[int], base_url: str,
-                     fonts: FontConfiguration, fetcher: SandboxedURLFetcher):
-    """`pages` empty body pages with only their footer numbers (none on blank pages)."""
-    divs = "".join('<div class="np vide"></div>' if i in blank else '<div class="np"></div>' for i in range(pages))
-    css = CSS(string=".np + .np { break-before: page } .np.vide { page: vide } @page vide { }")
-    return BookHTML(prefix + '<div class="part body">' + divs + "</div>" + suffix, base_url=base_url,
-                url_fetcher=fetcher).render(
-        font_config=fonts, stylesheets=[css])
+def folio_probe(prefix: str, suffix: str, base_url: str, fonts: FontConfiguration, fetcher: SandboxedURLFetcher):
+    """A recto and a verso of the body's page style with nothing but their footer numbers: where
+    `stamps.folio_places` reads the places of the numbers."""
+    css = CSS(string=".np + .np { break-before: page }")
+    return BookHTML(prefix + '<div class="part body"><div class="np"></div><div class="np"></div></div>' + suffix,
+                    base_url, fetcher).render(font_config=fonts, stylesheets=[css]).pages
 
 
 def _dests(pdf: pikepdf.Pdf) -> dict[str, tuple[int, list]]:
@@ -168,8 +173,9 @@ def _dests(pdf: pikepdf.Pdf) -> dict[str, tuple[int, list]]:
 
 
 def assemble(out_pdf: Path, front_pdf: Path, front_blank: bool, body: list[dict], back_pdf: Path | None,
-             numbers_pdf: Path, bookmark_trees: list[tuple[int, list]]) -> int:
-    """Join front matter, body groups and index into `out_pdf`; returns the number of pages."""
+             body_stamps: list[stamps.Stamp], bookmark_trees: list[tuple[int, list]]) -> int:
+    """Join front matter, body groups and index into `out_pdf`, stamping the body's footer numbers and margin
+    notes (`body_stamps`, pages counted from the body's first); returns the number of pages."""
     final = pikepdf.open(front_pdf)
     sources = [(final, 0)]
     front_n = len(final.pages)
@@ -194,9 +200,8 @@ def assemble(out_pdf: Path, front_pdf: Path, front_blank: bool, body: list[dict]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
             final.pages.extend(back.pages)
-    numbers = pikepdf.open(numbers_pdf)
-    for i in range(body_end - body_start):
-        final.pages[body_start + i].add_overlay(numbers.pages[i])
+    assert all(s.page < body_end - body_start for s in body_stamps)
+    stamps.apply_stamps(final, body_stamps, first_page=body_start)
     # named destinations of every part, then links between parts
     tree = pikepdf.NameTree.new(final)
     for src, offset in sources:
@@ -217,7 +222,7 @@ def assemble(out_pdf: Path, front_pdf: Path, front_blank: bool, body: list[dict]
         0, pikepdf.Dictionary(S=pikepdf.Name.r), body_start, pikepdf.Dictionary(S=pikepdf.Name.D, St=1)]))
     final.save(out_pdf)
     pages = len(final.pages)
-    for p in [*parts, numbers, final]:
+    for p in [*parts, final]:
         p.close()
     del front_n
     return pages

@@ -20,9 +20,10 @@ import pydyf
 from weasyprint import CSS
 from weasyprint.text.fonts import FontConfiguration
 
+from pdfgen_pipeline.render import stamps
 from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
 from pdfgen_pipeline.render.html import split_parts
-from pdfgen_pipeline.render.weasy import BookHTML
+from pdfgen_pipeline.render.weasy import BookHTML, font_configuration
 
 #: Image compression equivalent to the former Ghostscript /ebook step: 150 dpi, JPEG quality 80.
 PDF_OPTIONS = {"optimize_images": True, "jpeg_quality": 80, "dpi": 150}
@@ -155,17 +156,17 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
         seconds["layout_body"] = round(time.perf_counter() - t, 3)
         seconds["body_groups"] = [r["seconds"] for r in results]
         anchor_pages: dict[str, int] = {}
-        blank: set[int] = set()
+        unnumbered: set[int] = set()
         offsets = []
         n_body = 0
         for g, r in enumerate(results):
             offsets.append(n_body)
             for a, i in r["anchors"].items():
                 anchor_pages.setdefault(a, n_body + i + 1)
-            blank.update(n_body + i for i in r["blank"])
+            unnumbered.update(n_body + i for i in r["unnumbered"])
             n_body += r["pages"]
             if g < len(results) - 1 and r["pages"] % 2:  # the next group opens on a recto
-                blank.add(n_body)
+                unnumbered.add(n_body)
                 n_body += 1
 
         # the index (in a worker) and the front matter (here) at the same time
@@ -195,8 +196,9 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
             return doc, missing
 
         front, toc_missing = front_layout({**anchor_pages, **back_targets})
-        numbers = parallel.numbers_document(prefix, suffix, n_body, blank, base_url, fonts, fetcher)
-        numbers.write_pdf(tmp / "numbers.pdf")
+        places = stamps.folio_places(parallel.folio_probe(prefix, suffix, base_url, fonts, fetcher))
+        body_stamps = [places.stamp(i, i + 1) for i in range(n_body) if i not in unnumbered]
+        body_stamps += [s.moved(offsets[g]) for g, r in enumerate(results) for s in r["stamps"]]
         back = back_async.get() if back_async is not None else None
         back_tree: list = []
         if back is not None:
@@ -217,7 +219,7 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
         trees = [(0, front_tree), *((front_pages + offsets[g], r["bookmarks"]) for g, r in enumerate(results)),
                  (front_pages + n_body, back_tree)]
         pages = parallel.assemble(out_pdf, tmp / "front.pdf", len(front.pages) % 2 == 1, results,
-                                  back["pdf"] if back else None, tmp / "numbers.pdf", trees)
+                                  back["pdf"] if back else None, body_stamps, trees)
         seconds["assemble"] = round(time.perf_counter() - t, 3)
     for r in [*results, *([back] if back else [])]:
         fetcher.refusals.extend(tuple(x) for x in r["refusals"])
@@ -248,7 +250,7 @@ def render_pdf(html_path: Path, out_pdf: Path, *, sandbox_root: Path | None = No
     html_path = Path(html_path)
     root = Path(sandbox_root or html_path.parent)
     fetcher = SandboxedURLFetcher(root)
-    fonts = font_config or FontConfiguration()
+    fonts = font_config or font_configuration()
     base_url = html_path.resolve().as_uri()
     prefix, parts, suffix = split_parts(html_path.read_text(encoding="utf-8"))
     continuous = 'class="continu"' in prefix

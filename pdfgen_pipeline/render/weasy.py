@@ -21,6 +21,7 @@ import cssselect2
 import lxml.etree
 import lxml.html
 from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
 UA_STYLESHEET = Path(__file__).parent / "styles" / "ua.css"
@@ -33,6 +34,13 @@ _PARSER = lxml.html.HTMLParser(no_network=True, remove_comments=True, remove_pis
 def ua_stylesheet() -> CSS:
     """The print user-agent stylesheet (parsed once per process)."""
     return CSS(filename=str(UA_STYLESHEET))
+
+
+@cache
+def font_configuration() -> FontConfiguration:
+    """One font configuration per process, shared by its documents (fonts are loaded once); a forked
+    process inherits its parent's."""
+    return FontConfiguration()
 
 
 def parse_book_html(string: str) -> ET.Element:

@@ -162,7 +162,7 @@ def test_corrections_show_bar_and_date(rendered):
     html = (out / "document.html").read_text("utf-8")
     assert 'class="alinea modifie' in html
     text = " ".join(page_texts(out / "document.pdf"))
-    dates = set(re.findall(r'<span class="corr-date">([^<]+)</span>', html))
+    dates = set(re.findall(r'<span class="corr-date[^"]*">([^<]+)</span>', html))
     assert dates and all(d in text for d in dates)
 
 
