@@ -3,8 +3,9 @@ a CPU-time limit and a memory limit (rlimits, inherited by the child's own worke
 that one pathological ouvrage cannot take the worker down. The error says which limit was hit.
 
 Limits come from `PDFGEN_RENDER_TIME_LIMIT` (seconds, wall clock), `PDFGEN_RENDER_CPU_LIMIT`
-(CPU seconds per process) and `PDFGEN_RENDER_MEMORY_LIMIT_MB` (data segment per process); 0 turns
-a limit off; with all three off the render runs in the calling process.
+(CPU seconds per process) and `PDFGEN_RENDER_MEMORY_LIMIT_MB` (growth of the data segment per process,
+beyond what the render process holds when it starts); 0 turns a limit off; with all three off the render
+runs in the calling process.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 #: Defaults: a 600-page ouvrage takes about 1 minute and 300 MB per process; these leave a wide margin.
@@ -92,13 +94,22 @@ def die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _data_segment_bytes() -> int:
+    """This process's data segment now (what RLIMIT_DATA counts), 0 where /proc does not say."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmData:")).split()[1]) * 1024
+    return 0
+
+
 def _child(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, conn) -> None:
     os.setpgrp()  # the render and its workers form one process group: killed together
     die_with_parent()
     if limits.cpu_seconds:
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     if limits.memory_mb:
-        size = limits.memory_mb * 1024 * 1024
+        # on top of what the process holds already (a forked child shares its parent's pages)
+        size = limits.memory_mb * 1024 * 1024 + _data_segment_bytes()
         resource.setrlimit(resource.RLIMIT_DATA, (size, size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     try:
