@@ -173,9 +173,11 @@ def _dests(pdf: pikepdf.Pdf) -> dict[str, tuple[int, list]]:
 
 
 def assemble(out_pdf: Path, front_pdf: Path, front_blank: bool, body: list[dict], back_pdf: Path | None,
-             body_stamps: list[stamps.Stamp], bookmark_trees: list[tuple[int, list]]) -> int:
+             body_stamps: list[stamps.Stamp], bookmark_trees: list[tuple[int, list]],
+             front_stamps: list[stamps.Stamp] = ()) -> int:
     """Join front matter, body groups and index into `out_pdf`, stamping the body's footer numbers and margin
-    notes (`body_stamps`, pages counted from the body's first); returns the number of pages."""
+    notes (`body_stamps`, pages counted from the body's first) and the contents' leaders (`front_stamps`);
+    returns the number of pages."""
     final = pikepdf.open(front_pdf)
     sources = [(final, 0)]
     front_n = len(final.pages)
@@ -202,6 +204,7 @@ def assemble(out_pdf: Path, front_pdf: Path, front_blank: bool, body: list[dict]
             final.pages.extend(back.pages)
     assert all(s.page < body_end - body_start for s in body_stamps)
     stamps.apply_stamps(final, body_stamps, first_page=body_start)
+    stamps.apply_stamps(final, list(front_stamps))
     # named destinations of every part, then links between parts
     tree = pikepdf.NameTree.new(final)
     for src, offset in sources:

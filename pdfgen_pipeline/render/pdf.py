@@ -188,14 +188,22 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
         back_targets = {a: start for a in _PN_TARGETS.findall(parts["front"]) if a not in anchor_pages}
 
         def front_layout(pages: dict[str, int]):
+            """Lay out and write the front matter with these page numbers; its pages and bookmark tree."""
             front_html, missing = fill_toc_pages(parts["front"], pages)
             t = time.perf_counter()
             doc = BookHTML(prefix + front_html + suffix, base_url, fetcher).render(
-                font_config=fonts, **pdf_options)
+                font_config=fonts, stylesheets=[CSS(string=stamps.LEADERS_CSS)], **pdf_options)
             seconds["layout_front"] = round(time.perf_counter() - t, 3)
-            return doc, missing
+            front_stamps[:] = stamps.leader_stamps(doc.pages)
+            parallel.mark_foreign_links(doc.pages)
+            tree = doc.make_bookmark_tree(scale=0.75, transform_pages=True)
+            for p in doc.pages:
+                p.bookmarks = []
+            doc.write_pdf(tmp / "front.pdf", **pdf_options)  # while the index is being laid out
+            return doc, missing, tree
 
-        front, toc_missing = front_layout({**anchor_pages, **back_targets})
+        front_stamps: list[stamps.Stamp] = []
+        front, toc_missing, front_tree = front_layout({**anchor_pages, **back_targets})
         places = stamps.folio_places(parallel.folio_probe(prefix, suffix, base_url, fonts, fetcher))
         body_stamps = [places.stamp(i, i + 1) for i in range(n_body) if i not in unnumbered]
         body_stamps += [s.moved(offsets[g]) for g, r in enumerate(results) for s in r["stamps"]]
@@ -207,19 +215,15 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
                 anchor_pages.setdefault(a, start + i)
             back_tree = back["bookmarks"]
             if any(anchor_pages.get(a) != p for a, p in back_targets.items()):
-                front, toc_missing = front_layout(anchor_pages)  # not on the index's first page after all
-        parallel.mark_foreign_links(front.pages)
-        front_tree = front.make_bookmark_tree(scale=0.75, transform_pages=True)
-        for p in front.pages:
-            p.bookmarks = []
-        front.write_pdf(tmp / "front.pdf", **pdf_options)
+                # not on the index's first page after all
+                front, toc_missing, front_tree = front_layout(anchor_pages)
         seconds["front_and_index"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         front_pages = len(front.pages) + len(front.pages) % 2
         trees = [(0, front_tree), *((front_pages + offsets[g], r["bookmarks"]) for g, r in enumerate(results)),
                  (front_pages + n_body, back_tree)]
         pages = parallel.assemble(out_pdf, tmp / "front.pdf", len(front.pages) % 2 == 1, results,
-                                  back["pdf"] if back else None, body_stamps, trees)
+                                  back["pdf"] if back else None, body_stamps, trees, front_stamps)
         seconds["assemble"] = round(time.perf_counter() - t, 3)
     for r in [*results, *([back] if back else [])]:
         fetcher.refusals.extend(tuple(x) for x in r["refusals"])

@@ -65,11 +65,13 @@ class Stamp:
     x: float
     y: float
     text: str
-    kind: str
+    kind: str  # a key of STYLES, or "leader": a dotted line from x to `to`, dots `size` apart
     right: bool = False
+    to: float = 0.0
+    size: float = 0.0
 
     def moved(self, pages: int) -> Stamp:
-        return Stamp(self.page + pages, self.x, self.y, self.text, self.kind, self.right)
+        return Stamp(self.page + pages, self.x, self.y, self.text, self.kind, self.right, self.to, self.size)
 
 
 def stampable(text: str) -> bool:
@@ -257,12 +259,70 @@ def folio_places(probe_pages) -> FolioPlaces:
     return FolioPlaces(recto_right, verso_left, baseline)
 
 
+#: Given to WeasyPrint with the front matter of the long-book path: a contents page number sits at the right
+#: of the entry's last line instead of following a `leader()` (which costs a second of layout and writing
+#: on a 300-entry table of contents); `leader_stamps` draws the dots. Positioned, the number is drawn after
+#: the title: the text layer reads "title number".
+LEADERS_CSS = (".toc-entry .pn::before { content: none !important }"
+               " .toc-entry { position: relative; padding-right: 9mm }"
+               " .toc-entry .pn { position: absolute !important; right: 0; bottom: 0 }")
+
+
+def _walk(box, entry=None):
+    """(box, the contents entry it belongs to), in tree order, floats included."""
+    if box.element is not None and "toc-entry" in (box.element.get("class") or "").split() \
+            and type(box).__name__ == "BlockBox":
+        entry = box
+    yield box, entry
+    for child in getattr(box, "children", []):
+        yield from _walk(child, entry)
+
+
+def leader_stamps(pages) -> list[Stamp]:
+    """Dotted leaders of the contents laid out with `LEADERS_CSS`: on the line of each page number, from
+    the end of the entry's text to the number (from the entry's left edge when the number fell below)."""
+    stamps = []
+    for index, page in enumerate(pages):
+        height = page._page_box.margin_height()
+        last_text: dict = {}  # entry → (its text box lowest on the page, its line)
+        numbers = []  # (entry, the number's text box, its line)
+        line = None
+        for box, entry in _walk(page._page_box):
+            name = type(box).__name__
+            if name == "LineBox":
+                line = box
+            elif name == "TextBox" and entry is not None and line is not None:
+                in_number = box.element is not None and "pn" in (box.element.get("class") or "").split()
+                if in_number:
+                    numbers.append((entry, box, line))
+                elif box.text.strip():
+                    last_text[entry] = (box, line)
+        for entry, number, number_line in numbers:
+            text, text_line = last_text.get(entry, (None, None))
+            baseline = number_line.position_y + number_line.baseline
+            if text is not None and abs(text_line.position_y + text_line.baseline - baseline) < 1:
+                start = text.position_x + text.width
+            else:
+                start = entry.content_box_x()
+            size = number.style["font_size"] * PX
+            x1, x2 = start * PX + size * 0.4, number.position_x * PX - 2 * MM
+            if x2 - x1 > size:
+                stamps.append(Stamp(index, x1, (height - baseline) * PX, "", "leader", to=x2, size=size * 0.5))
+    return stamps
+
+
 # ----------------------------------------------------------------------------- drawing
 
 
 def _ops(stamps: list[Stamp], names: dict[bool, pikepdf.Name]) -> bytes:
     out = [b"q"]
     for s in stamps:
+        if s.kind == "leader":
+            # round dots (zero-length dashes, round caps) on a grid from the page's edge: leaders align
+            gap = s.size
+            out.append(b"q 0 g 1 J %.3f w [0 %.3f] %.3f d %.3f %.3f m %.3f %.3f l S Q" % (
+                gap * 0.18, gap, s.x % gap, s.x, s.y, s.to, s.y))
+            continue
         style = STYLES[s.kind]
         m = metrics(style.bold)
         x = s.x - m.width(s.text, style.size) if s.right else s.x
@@ -280,7 +340,7 @@ def apply_stamps(pdf: pikepdf.Pdf, stamps: list[Stamp], first_page: int = 0) -> 
         by_page.setdefault(first_page + s.page, []).append(s)
     if not by_page:
         return 0
-    fonts = {bold: _embed(pdf, bold) for bold in {STYLES[s.kind].bold for s in stamps}}
+    fonts = {bold: _embed(pdf, bold) for bold in {STYLES[s.kind].bold for s in stamps if s.kind in STYLES}}
     for index, page_stamps in sorted(by_page.items()):
         page = pdf.pages[index]
         names = {bold: page.add_resource(font, pikepdf.Name.Font, prefix="PdfgenStamp")

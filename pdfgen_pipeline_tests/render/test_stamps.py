@@ -99,3 +99,20 @@ def test_metrics_place_text_like_the_font():
     assert regular.width("07", 7) == pytest.approx(2 * 0.556 * 7, abs=0.05)
     assert bold.width("8", 8.5) == pytest.approx(0.556 * 8.5, abs=0.05)
     assert 0 < regular.baseline(STYLES["date"]) < regular.baseline(STYLES["nmr"]) < 7 * 1.6
+
+
+def test_contents_entries_get_dotted_leaders_and_end_with_their_number(stamped_c99):
+    out, pdf_path, result = stamped_c99
+    html = (out / "document.html").read_text("utf-8")
+    entries = html.count('<a class="toc-entry')
+    leaders = 0
+    with pikepdf.open(pdf_path) as pdf:
+        for page in list(pdf.pages)[:result.front_pages]:
+            ops = pikepdf.parse_content_stream(page)
+            leaders += sum(1 for _operands, op in ops if str(op) == "d")  # one dash pattern per leader
+    assert entries >= 40 and entries * 0.9 <= leaders <= entries
+    from pdfgen_pipeline_tests.pdfcheck import page_texts
+
+    toc = next(t for t in page_texts(pdf_path)[:result.front_pages] if "Table des matières" in t)
+    assert not re.search(r"\. \. \.", toc)  # the dots are drawn, not text
+    assert re.search(r"\S+ \d+\s*$", toc.strip().splitlines()[1])  # a line reads "title number"
