@@ -73,6 +73,11 @@ def _inside_section(group: str, element: str) -> str:
     return group[:cut] + element + group[cut:]
 
 
+def verso_start(back: str) -> str:
+    """The back part with a filler page first, dropped after layout: its first page is then a verso."""
+    return back.replace('<div class="part back">', '<div class="part back"><div style="break-after: page"></div>', 1)
+
+
 def schedule(sizes: list[int]) -> list[int]:
     """Order in which to hand jobs to the processes: largest first, so that no long job starts last."""
     return sorted(range(len(sizes)), key=lambda i: -sizes[i])
@@ -141,9 +146,12 @@ def pool(workers: int):
 
 
 def run_in_order(workers_pool, jobs: list[dict]) -> list[dict]:
-    """Run `jobs` in the pool, largest first; results in the jobs' order."""
+    """Run `jobs` in the pool, largest first; results in the jobs' order. Meanwhile this process reads the
+    stamp fonts."""
     order = schedule([len(j["html"]) for j in jobs])
-    results = workers_pool.map(lay_out_part, [jobs[i] for i in order], chunksize=1)
+    pending = workers_pool.map_async(lay_out_part, [jobs[i] for i in order], chunksize=1)
+    stamps.prepare_fonts()
+    results = pending.get()
     out: list[dict] = [{}] * len(jobs)
     for i, r in zip(order, results, strict=True):
         out[i] = r

@@ -20,7 +20,7 @@ import pydyf
 from weasyprint import CSS
 from weasyprint.text.fonts import FontConfiguration
 
-from pdfgen_pipeline.render import stamps
+from pdfgen_pipeline.render import imposition, stamps
 from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
 from pdfgen_pipeline.render.html import split_parts
 from pdfgen_pipeline.render.weasy import BookHTML, font_configuration
@@ -173,17 +173,24 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
         t = time.perf_counter()
         back_html, index_missing = fill_index_pages(parts["back"], anchor_pages)
         start = n_body + 1
-        back_async = None
-        if 'class="index"' in back_html:
+        back_async = imposed = None
+        cut = imposition.split_index(back_html) if 'class="index"' in back_html else None
+        if cut is not None:  # the index's halves in the workers, framed here
+            imposed = imposition.ImposedIndex(pool, cut, prefix=prefix, suffix=suffix, first_number=start,
+                                              base_url=base_url, root=str(root), tmp=tmp, options=pdf_options,
+                                              fonts=fonts, fetcher=fetcher)
+
+        def whole_index():
             lead_blank = start % 2 == 0  # the index's first page is a verso: lay out a filler recto first
-            if lead_blank:
-                back_html = back_html.replace('<div class="part back">',
-                                              '<div class="part back"><div style="break-after: page"></div>', 1)
-            back_async = pool.apply_async(parallel.lay_out_part, ({
-                "html": prefix + back_html + suffix, "base_url": base_url, "root": str(root),
+            html = parallel.verso_start(back_html) if lead_blank else back_html
+            return pool.apply_async(parallel.lay_out_part, ({
+                "html": prefix + html + suffix, "base_url": base_url, "root": str(root),
                 "out": str(tmp / "back.pdf"), "options": pdf_options, "css": [f"@page :first {{ counter-reset: page "
                                                       f"{start - 1 if lead_blank else start} }}"],
                 "drop_first": lead_blank},))
+
+        if cut is None and 'class="index"' in back_html:
+            back_async = whole_index()
         # contents entries pointing into the index (its title) are on its first page; checked below
         back_targets = {a: start for a in _PN_TARGETS.findall(parts["front"]) if a not in anchor_pages}
 
@@ -207,10 +214,16 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
         places = stamps.folio_places(parallel.folio_probe(prefix, suffix, base_url, fonts, fetcher))
         body_stamps = [places.stamp(i, i + 1) for i in range(n_body) if i not in unnumbered]
         body_stamps += [s.moved(offsets[g]) for g, r in enumerate(results) for s in r["stamps"]]
-        back = back_async.get() if back_async is not None else None
+        back = imposed.collect() if imposed is not None else None
+        if imposed is not None and back is None:
+            back_async = whole_index()
+        if back_async is not None:
+            back = back_async.get()
         back_tree: list = []
         if back is not None:
             seconds["layout_back"] = back["seconds"]["layout"]
+            if "columns" in back:  # imposed: how many columns the halves made
+                seconds["index_columns"] = back["columns"]
             for a, i in back["anchors"].items():
                 anchor_pages.setdefault(a, start + i)
             back_tree = back["bookmarks"]

@@ -27,7 +27,8 @@ from fontTools.ttLib import TTFont
 
 #: Given to WeasyPrint with the body: stamped notes are not laid out, and an alinea or title whose notes
 #: are all stamped needs no positioned box (positioned boxes cost a stacking context each when drawn).
-STAMPED_CSS = ".tampon { display: none } .alinea:not(.marge), .titre:not(.marge) { position: static }"
+STAMPED_CSS = (".tampon { display: none !important }"  # user stylesheet: `!important` to win over book.css
+               " .alinea:not(.marge), .titre:not(.marge) { position: static !important }")
 MM = 72 / 25.4  # PDF points per mm
 PX = 0.75  # PDF points per CSS px
 
@@ -122,7 +123,10 @@ class FontMetrics:
 def _font(bold: bool) -> tuple[bytes, dict]:
     """The font's file and what its PDF dictionaries need, for every WinAnsi character it has."""
     path = font_file(bold)
-    font = TTFont(str(path))
+    font = TTFont(str(path), lazy=True)
+    for tag in ("GSUB", "GPOS", "GDEF", "kern", "DSIG", "FFTM"):  # not needed, and slow to decompile
+        if tag in font:
+            del font[tag]
     upm = font["head"].unitsPerEm
     scale = 1000 / upm
     cmap = font.getBestCmap()
@@ -139,7 +143,6 @@ def _font(bold: bool) -> tuple[bytes, dict]:
     options.hinting = False
     options.name_IDs = [1, 2, 6]
     options.notdef_outline = True
-    options.drop_tables += ["GSUB", "GPOS", "GDEF", "kern", "DSIG", "FFTM"]
     subsetter = subset.Subsetter(options)
     subsetter.populate(unicodes=[ord(c) for c in codes.values()])
     subsetter.subset(font)
@@ -158,6 +161,12 @@ def _font(bold: bool) -> tuple[bytes, dict]:
         "italic_angle": font["post"].italicAngle,
     }
     return data.getvalue(), facts
+
+
+def prepare_fonts() -> None:
+    """Read and subset the stamp fonts now (the long-book path does it while the workers lay out the body)."""
+    for bold in (False, True):
+        _font(bold)
 
 
 def metrics(bold: bool) -> FontMetrics:

@@ -56,6 +56,7 @@ def test_largest_jobs_are_handed_out_first():
 def test_parallel_book_has_exact_toc_index_links_and_bookmarks(parallel_c99, referentiel):
     out, pdf, result = parallel_c99
     assert "body_groups" in result.seconds  # the multi-process path was taken
+    assert "index_columns" not in result.seconds  # a small index is laid out whole
     assert result.toc_unresolved == 0 and result.index_unresolved == 0
     checked, problems = toc_problems(pdf, result.front_pages)
     assert checked >= 40 and problems == []
