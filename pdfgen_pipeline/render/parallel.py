@@ -2,12 +2,12 @@
 
 WeasyPrint lays a document out on one core. A long ouvrage's body is cut between chapters into
 groups (chapters open on a recto, so a group's pages keep their sides wherever it lands); a pool
-of processes lays out and writes the groups, largest first, without footer page numbers. With
-the page of every anchor known, one process lays out the index while the parent lays out the
-front matter, whose contents carry the now known numbers; the parent then stamps the footer
-numbers and the groups' margin notes (`stamps.py`) and rebuilds the named
-destinations, links between parts, bookmarks and page labels of the joined PDF.
-"""
+of processes lays out and writes the groups, largest first, without footer page numbers, margin
+notes nor running heads, while the parent lays out the running heads once per chapter (`heads.py`).
+With the page of every anchor known, the workers lay out the index (`imposition.py`) while the parent
+lays out the front matter, whose contents carry the now known numbers; the parent then stamps the
+footer numbers and the groups' margin notes (`stamps.py`), overlays the running heads, and rebuilds
+the named destinations, links between parts, bookmarks and page labels of the joined PDF."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ import re
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pikepdf
 from weasyprint import CSS
 from weasyprint.text.fonts import FontConfiguration
 
-from pdfgen_pipeline.render import stamps
+from pdfgen_pipeline.render import heads, stamps
 from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
 from pdfgen_pipeline.render.weasy import BookHTML, font_configuration
 
@@ -33,6 +35,7 @@ _CHAPTER = '<section class="chapitre '
 #: A group of chapters smaller than this (about 6 pages) is not worth a job of its own.
 MIN_GROUP_CHARS = 30_000
 A4 = (595.2756, 841.8898)
+T = TypeVar("T")
 
 
 def split_body(body: str, max_groups: int, min_chars: int = MIN_GROUP_CHARS) -> list[str]:
@@ -111,6 +114,7 @@ def lay_out_part(job: dict) -> dict:
         doc = doc.copy(doc.pages[1:])
     _move_margin_notes(doc.pages)
     notes = stamps.margin_stamps(html.etree_element, doc.pages) if job.get("stamps") else []
+    labels = heads.assigned_labels(html.etree_element, doc.pages) if job.get("stamps") else []
     mark_foreign_links(doc.pages)
     bookmarks = doc.make_bookmark_tree(scale=0.75, transform_pages=True)
     for p in doc.pages:
@@ -124,16 +128,16 @@ def lay_out_part(job: dict) -> dict:
             # pages without a footer number: blank ones, and those of another page style (landscape)
             "unnumbered": [i for i, p in enumerate(doc.pages)
                            if p._page_box.page_type.blank or p._page_box.page_type.name != "corps"],
-            "bookmarks": bookmarks, "refusals": fetcher.refusals, "stamps": notes,
+            "bookmarks": bookmarks, "refusals": fetcher.refusals, "stamps": notes, "labels": labels,
             "seconds": {"layout": round(layout_s, 3), "write": round(time.perf_counter() - t - layout_s, 3)}}
 
 
 def body_jobs(groups: list[str], prefix: str, suffix: str, base_url: str, root: Path, tmp: Path,
               options: dict) -> list[dict]:
-    """One job per group of chapters, laid out without footer page numbers nor margin notes (stamped after
-    assembly)."""
+    """One job per group of chapters, laid out without footer page numbers, margin notes (stamped after
+    assembly) nor running heads (overlaid)."""
     return [{"html": prefix + g + suffix, "base_url": base_url, "root": str(root), "out": str(tmp / f"body{i}.pdf"),
-             "css": [NO_NUMBERS_CSS, stamps.STAMPED_CSS], "options": options, "stamps": True}
+             "css": [NO_NUMBERS_CSS, heads.HEADLESS_CSS, stamps.STAMPED_CSS], "options": options, "stamps": True}
             for i, g in enumerate(groups)]
 
 
@@ -145,17 +149,18 @@ def pool(workers: int):
     return process_context().Pool(workers, initializer=die_with_parent)
 
 
-def run_in_order(workers_pool, jobs: list[dict]) -> list[dict]:
-    """Run `jobs` in the pool, largest first; results in the jobs' order. Meanwhile this process reads the
-    stamp fonts."""
+def run_in_order(workers_pool, jobs: list[dict], meanwhile: Callable[[], T]) -> tuple[list[dict], T]:
+    """Run `jobs` in the pool, largest first; results in the jobs' order, and what `meanwhile` returns: this
+    process runs it, and reads the stamp fonts, while the pool works."""
     order = schedule([len(j["html"]) for j in jobs])
     pending = workers_pool.map_async(lay_out_part, [jobs[i] for i in order], chunksize=1)
     stamps.prepare_fonts()
+    done = meanwhile()
     results = pending.get()
     out: list[dict] = [{}] * len(jobs)
     for i, r in zip(order, results, strict=True):
         out[i] = r
-    return out
+    return out, done
 
 
 def folio_probe(prefix: str, suffix: str, base_url: str, fonts: FontConfiguration, fetcher: SandboxedURLFetcher):
@@ -182,10 +187,12 @@ def _dests(pdf: pikepdf.Pdf) -> dict[str, tuple[int, list]]:
 
 def assemble(out_pdf: Path, front_pdf: Path, front_blank: bool, body: list[dict], back_pdf: Path | None,
              body_stamps: list[stamps.Stamp], bookmark_trees: list[tuple[int, list]],
-             front_stamps: list[stamps.Stamp] = ()) -> int:
+             front_stamps: list[stamps.Stamp] = (), head_forms: heads.HeadForms | None = None,
+             head_placements: list[tuple[int, str, bool]] = ()) -> int:
     """Join front matter, body groups and index into `out_pdf`, stamping the body's footer numbers and margin
-    notes (`body_stamps`, pages counted from the body's first) and the contents' leaders (`front_stamps`);
-    returns the number of pages."""
+    notes (`body_stamps`, pages counted from the body's first) and the contents' leaders (`front_stamps`), and
+    overlaying the body's running heads (`head_placements`, pages counted from the body's first); returns the
+    number of pages."""
     final = pikepdf.open(front_pdf)
     sources = [(final, 0)]
     front_n = len(final.pages)
@@ -213,6 +220,9 @@ def assemble(out_pdf: Path, front_pdf: Path, front_blank: bool, body: list[dict]
     assert all(s.page < body_end - body_start for s in body_stamps)
     stamps.apply_stamps(final, body_stamps, first_page=body_start)
     stamps.apply_stamps(final, list(front_stamps))
+    if head_forms is not None and head_placements:
+        parts.append(head_source := pikepdf.open(head_forms.pdf_path))
+        head_forms.overlay(final, head_source, [(body_start + p, label, recto) for p, label, recto in head_placements])
     # named destinations of every part, then links between parts
     tree = pikepdf.NameTree.new(final)
     for src, offset in sources:

@@ -20,7 +20,7 @@ import pydyf
 from weasyprint import CSS
 from weasyprint.text.fonts import FontConfiguration
 
-from pdfgen_pipeline.render import imposition, stamps
+from pdfgen_pipeline.render import heads, imposition, stamps
 from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
 from pdfgen_pipeline.render.html import split_parts
 from pdfgen_pipeline.render.weasy import BookHTML, font_configuration
@@ -151,12 +151,19 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
     with parallel.temp_dir(out_pdf.parent) as tmp_name, parallel.pool(min(workers, len(groups))) as pool:
         tmp = Path(tmp_name)
         t = time.perf_counter()
-        results = parallel.run_in_order(pool, parallel.body_jobs(groups, prefix, suffix, base_url, root, tmp,
-                                                                             pdf_options))
+
+        def meanwhile():  # what this process lays out while the workers lay out the body
+            folio = stamps.folio_places(parallel.folio_probe(prefix, suffix, base_url, fonts, fetcher))
+            return folio, heads.HeadForms.lay_out(prefix, suffix, parts["body"], base_url, fonts, fetcher,
+                                                  tmp / "heads.pdf")
+
+        results, (places, head_forms) = parallel.run_in_order(
+            pool, parallel.body_jobs(groups, prefix, suffix, base_url, root, tmp, pdf_options), meanwhile)
         seconds["layout_body"] = round(time.perf_counter() - t, 3)
         seconds["body_groups"] = [r["seconds"] for r in results]
         anchor_pages: dict[str, int] = {}
         unnumbered: set[int] = set()
+        assigned: list[str | None] = []  # chapter label set on each body page
         offsets = []
         n_body = 0
         for g, r in enumerate(results):
@@ -164,10 +171,14 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
             for a, i in r["anchors"].items():
                 anchor_pages.setdefault(a, n_body + i + 1)
             unnumbered.update(n_body + i for i in r["unnumbered"])
+            assigned += r["labels"]
             n_body += r["pages"]
             if g < len(results) - 1 and r["pages"] % 2:  # the next group opens on a recto
                 unnumbered.add(n_body)
+                assigned.append(None)
                 n_body += 1
+        head_placements = [(i, label, i % 2 == 0) for i, label in enumerate(heads.running_labels(assigned))
+                           if i not in unnumbered]
 
         # the index (in a worker) and the front matter (here) at the same time
         t = time.perf_counter()
@@ -211,7 +222,6 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
 
         front_stamps: list[stamps.Stamp] = []
         front, toc_missing, front_tree = front_layout({**anchor_pages, **back_targets})
-        places = stamps.folio_places(parallel.folio_probe(prefix, suffix, base_url, fonts, fetcher))
         body_stamps = [places.stamp(i, i + 1) for i in range(n_body) if i not in unnumbered]
         body_stamps += [s.moved(offsets[g]) for g, r in enumerate(results) for s in r["stamps"]]
         back = imposed.collect() if imposed is not None else None
@@ -236,7 +246,8 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
         trees = [(0, front_tree), *((front_pages + offsets[g], r["bookmarks"]) for g, r in enumerate(results)),
                  (front_pages + n_body, back_tree)]
         pages = parallel.assemble(out_pdf, tmp / "front.pdf", len(front.pages) % 2 == 1, results,
-                                  back["pdf"] if back else None, body_stamps, trees, front_stamps)
+                                  back["pdf"] if back else None, body_stamps, trees, front_stamps,
+                                  head_forms, head_placements)
         seconds["assemble"] = round(time.perf_counter() - t, 3)
     for r in [*results, *([back] if back else [])]:
         fetcher.refusals.extend(tuple(x) for x in r["refusals"])
