@@ -69,7 +69,7 @@ def test_stamp_fonts_are_embedded_subsets(stamped_c99):
 def test_text_outside_winansi_keeps_its_laid_out_span(rendered, tmp_path):
     out, _report = rendered["c99"]
     html = (out / "document.html").read_text("utf-8")
-    marked = re.search(r'<div class="alinea( maj-[a-z]+)"[^>]*><span class="nmr tampon">(\d+)</span>', html)
+    marked = re.search(r'<(?:p|div) class="alinea( maj-[a-z]+)"[^>]*><span class="nmr tampon">(\d+)</span>', html)
     assert marked
     changed = html.replace(marked.group(0), marked.group(0).replace('class="alinea', 'class="alinea marge')
                            .replace(f'<span class="nmr tampon">{marked.group(2)}', '<span class="nmr">Ω7'), 1)
