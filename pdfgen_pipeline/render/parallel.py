@@ -3,11 +3,12 @@
 WeasyPrint lays a document out on one core. A long ouvrage's body is cut between chapters into
 groups (chapters open on a recto, so a group's pages keep their sides wherever it lands); a pool
 of processes lays out and writes the groups, largest first, without footer page numbers, margin
-notes nor running heads, while the parent lays out the running heads once per chapter (`heads.py`).
-With the page of every anchor known, the workers lay out the index (`imposition.py`) while the parent
-lays out the front matter, whose contents carry the now known numbers; the parent then stamps the
-footer numbers and the groups' margin notes (`stamps.py`), overlays the running heads, and rebuilds
-the named destinations, links between parts, bookmarks and page labels of the joined PDF."""
+notes nor running heads, while the parent lays out the running heads once per chapter (`heads.py`)
+and the front matter, a placeholder in each contents number. With the page of every anchor known, the
+workers lay out the index (`imposition.py`) while the parent writes the contents numbers into the
+laid-out front matter (`contents.py`); the parent then stamps the footer numbers and the groups' margin
+notes (`stamps.py`), overlays the running heads, and rebuilds the named destinations, links between
+parts, bookmarks and page labels of the joined PDF."""
 
 from __future__ import annotations
 

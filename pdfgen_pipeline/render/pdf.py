@@ -20,7 +20,7 @@ import pydyf
 from weasyprint import CSS
 from weasyprint.text.fonts import FontConfiguration
 
-from pdfgen_pipeline.render import heads, imposition, stamps
+from pdfgen_pipeline.render import contents, heads, imposition, stamps
 from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
 from pdfgen_pipeline.render.html import split_parts
 from pdfgen_pipeline.render.weasy import BookHTML, font_configuration
@@ -154,10 +154,21 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
 
         def meanwhile():  # what this process lays out while the workers lay out the body
             folio = stamps.folio_places(parallel.folio_probe(prefix, suffix, base_url, fonts, fetcher))
-            return folio, heads.HeadForms.lay_out(prefix, suffix, parts["body"], base_url, fonts, fetcher,
-                                                  tmp / "heads.pdf")
+            head_forms = heads.HeadForms.lay_out(prefix, suffix, parts["body"], base_url, fonts, fetcher,
+                                                 tmp / "heads.pdf")
+            # the front matter with a placeholder for each contents number (`contents.py`)
+            t = time.perf_counter()
+            placeholders = {a: contents.PLACEHOLDER for a in _PN_TARGETS.findall(parts["front"])}
+            doc = BookHTML(prefix + fill_toc_pages(parts["front"], placeholders)[0] + suffix, base_url,
+                           fetcher).render(font_config=fonts, stylesheets=[CSS(string=stamps.LEADERS_CSS)],
+                                           **pdf_options)
+            seconds["layout_front"] = round(time.perf_counter() - t, 3)
+            tree = doc.make_bookmark_tree(scale=0.75, transform_pages=True)
+            for p in doc.pages:
+                p.bookmarks = []
+            return folio, head_forms, doc, tree
 
-        results, (places, head_forms) = parallel.run_in_order(
+        results, (places, head_forms, front, front_tree) = parallel.run_in_order(
             pool, parallel.body_jobs(groups, prefix, suffix, base_url, root, tmp, pdf_options), meanwhile)
         seconds["layout_body"] = round(time.perf_counter() - t, 3)
         seconds["body_groups"] = [r["seconds"] for r in results]
@@ -205,23 +216,16 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
         # contents entries pointing into the index (its title) are on its first page; checked below
         back_targets = {a: start for a in _PN_TARGETS.findall(parts["front"]) if a not in anchor_pages}
 
-        def front_layout(pages: dict[str, int]):
-            """Lay out and write the front matter with these page numbers; its pages and bookmark tree."""
-            front_html, missing = fill_toc_pages(parts["front"], pages)
-            t = time.perf_counter()
-            doc = BookHTML(prefix + front_html + suffix, base_url, fetcher).render(
-                font_config=fonts, stylesheets=[CSS(string=stamps.LEADERS_CSS)], **pdf_options)
-            seconds["layout_front"] = round(time.perf_counter() - t, 3)
-            front_stamps[:] = stamps.leader_stamps(doc.pages)
-            parallel.mark_foreign_links(doc.pages)
-            tree = doc.make_bookmark_tree(scale=0.75, transform_pages=True)
-            for p in doc.pages:
-                p.bookmarks = []
-            doc.write_pdf(tmp / "front.pdf", **pdf_options)  # while the index is being laid out
-            return doc, missing, tree
+        def finish_front(pages: dict[str, int]) -> int:
+            """Write the contents numbers into the laid-out front matter, then write it; targets not found."""
+            missing = contents.set_numbers(front.pages, pages)
+            front_stamps[:] = stamps.leader_stamps(front.pages)
+            parallel.mark_foreign_links(front.pages)
+            front.write_pdf(tmp / "front.pdf", **pdf_options)  # while the index is being laid out
+            return missing
 
         front_stamps: list[stamps.Stamp] = []
-        front, toc_missing, front_tree = front_layout({**anchor_pages, **back_targets})
+        toc_missing = finish_front({**anchor_pages, **back_targets})
         body_stamps = [places.stamp(i, i + 1) for i in range(n_body) if i not in unnumbered]
         body_stamps += [s.moved(offsets[g]) for g, r in enumerate(results) for s in r["stamps"]]
         back = imposed.collect() if imposed is not None else None
@@ -239,7 +243,7 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
             back_tree = back["bookmarks"]
             if any(anchor_pages.get(a) != p for a, p in back_targets.items()):
                 # not on the index's first page after all
-                front, toc_missing, front_tree = front_layout(anchor_pages)
+                toc_missing = finish_front(anchor_pages)
         seconds["front_and_index"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         front_pages = len(front.pages) + len(front.pages) % 2
