@@ -58,6 +58,15 @@ def split_index(back: str, parts: int = 2, min_chars: int | None = None) -> Inde
     return IndexParts(frame=back[:start] + back[end:], halves=halves)
 
 
+#: Fewer HTML characters than a column of entries holds (C2.2: about 4,100), for the frame's page estimate.
+CHARS_PER_COLUMN = 3000
+
+
+def frame_pages_estimate(cut: IndexParts) -> int:
+    """Index pages likely enough for the halves' columns (two to a page), erring on the high side."""
+    return -(-sum(len(h) for h in cut.halves) // (2 * CHARS_PER_COLUMN)) + 1
+
+
 def column_css(first_height_mm: float | None) -> str:
     """Pages of one index column; the first two shorter when they go under the index's title."""
     # stylesheets given to `render` are the user's: `!important` to win over book.css
@@ -155,12 +164,18 @@ class ImposedIndex:
     def collect(self) -> dict:
         """Wait for the columns, frame them; what `parallel.lay_out_part` returns for the index, or None when the
         first half is too short to fill the title page's two columns (then lay the index out whole)."""
+        # the frame while the columns are laid out, on more pages than they will likely fill (trimmed after)
+        frame = _frame_doc(self.prefix, self.suffix, self.cut.frame, frame_pages_estimate(self.cut),
+                           self.first_number, self.base_url, self.fonts, self.fetcher)
         results = [p.get() for p in self.pending]
         if results[0]["pages"] < 2:
             return None
         columns = sum(r["pages"] for r in results)
-        frame = _frame_doc(self.prefix, self.suffix, self.cut.frame, (columns + 1) // 2, self.first_number,
-                           self.base_url, self.fonts, self.fetcher)
+        if len(frame.pages) >= (columns + 1) // 2:
+            frame = frame.copy(frame.pages[:(columns + 1) // 2])
+        else:
+            frame = _frame_doc(self.prefix, self.suffix, self.cut.frame, (columns + 1) // 2, self.first_number,
+                               self.base_url, self.fonts, self.fetcher)
         out = self.tmp / "back.pdf"
         frame.write_pdf(out, **self.options)
         tree = frame.make_bookmark_tree(scale=0.75, transform_pages=True)

@@ -186,68 +186,76 @@ def _dests(pdf: pikepdf.Pdf) -> dict[str, tuple[int, list]]:
     return out
 
 
-def assemble(out_pdf: Path, front_pdf: Path, front_blank: bool, body: list[dict], back_pdf: Path | None,
-             body_stamps: list[stamps.Stamp], bookmark_trees: list[tuple[int, list]],
-             front_stamps: list[stamps.Stamp] = (), head_forms: heads.HeadForms | None = None,
-             head_placements: list[tuple[int, str, bool]] = ()) -> int:
-    """Join front matter, body groups and index into `out_pdf`, stamping the body's footer numbers and margin
-    notes (`body_stamps`, pages counted from the body's first) and the contents' leaders (`front_stamps`), and
-    overlaying the body's running heads (`head_placements`, pages counted from the body's first); returns the
-    number of pages."""
-    final = pikepdf.open(front_pdf)
-    sources = [(final, 0)]
-    front_n = len(final.pages)
-    if front_blank:
-        final.add_blank_page(page_size=A4)
-    body_start = len(final.pages)
-    parts = []
-    for g, r in enumerate(body):
-        part = pikepdf.open(r["pdf"])
-        parts.append(part)
-        sources.append((part, len(final.pages)))
-        with warnings.catch_warnings():  # named destinations are rebuilt below
-            warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
-            final.pages.extend(part.pages)
-        if g < len(body) - 1 and len(part.pages) % 2:
+class Assembly:
+    """The joined PDF, built in two steps: front matter and body (`__init__`, while the index is laid out),
+    then the index, destinations, links, bookmarks and page labels (`finish`)."""
+
+    def __init__(self, front_pdf: Path, front_blank: bool, body: list[dict], body_stamps: list[stamps.Stamp],
+                 front_stamps: list[stamps.Stamp] = (), head_forms: heads.HeadForms | None = None,
+                 head_placements: list[tuple[int, str, bool]] = ()):
+        """Join front matter and body groups, stamping the body's footer numbers and margin notes (`body_stamps`,
+        pages counted from the body's first) and the contents' leaders (`front_stamps`), and overlaying the
+        body's running heads (`head_placements`, pages counted from the body's first)."""
+        self.final = final = pikepdf.open(front_pdf)
+        self.sources = [(final, 0)]
+        if front_blank:
             final.add_blank_page(page_size=A4)
-    body_end = len(final.pages)
-    if back_pdf is not None:
-        back = pikepdf.open(back_pdf)
-        parts.append(back)
-        sources.append((back, len(final.pages)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
-            final.pages.extend(back.pages)
-    assert all(s.page < body_end - body_start for s in body_stamps)
-    stamps.apply_stamps(final, body_stamps, first_page=body_start)
-    stamps.apply_stamps(final, list(front_stamps))
-    if head_forms is not None and head_placements:
-        parts.append(head_source := pikepdf.open(head_forms.pdf_path))
-        head_forms.overlay(final, head_source, [(body_start + p, label, recto) for p, label, recto in head_placements])
-    # named destinations of every part, then links between parts
-    tree = pikepdf.NameTree.new(final)
-    for src, offset in sources:
-        for name, (page, (x, y, zoom)) in _dests(src).items():
-            tree[name] = pikepdf.Array([final.pages[offset + page].obj, pikepdf.Name.XYZ, x, y, zoom])
-    final.Root.Names = pikepdf.Dictionary(Dests=tree.obj)
-    for page in final.pages:
-        for annot in page.obj.get("/Annots", []):
-            action = annot.get("/A")
-            if action is not None and str(action.get("/URI", "")).startswith(FOREIGN):
-                annot.Dest = pikepdf.String(str(action.URI)[len(FOREIGN):])
-                del annot["/A"]
-    with final.open_outline() as outline:
-        outline.root.clear()
-        for offset, roots in bookmark_trees:
-            outline.root.extend(_outline_items(final, roots, offset))
-    final.Root.PageLabels = pikepdf.Dictionary(Nums=pikepdf.Array([
-        0, pikepdf.Dictionary(S=pikepdf.Name.r), body_start, pikepdf.Dictionary(S=pikepdf.Name.D, St=1)]))
-    final.save(out_pdf)
-    pages = len(final.pages)
-    for p in [*parts, final]:
-        p.close()
-    del front_n
-    return pages
+        self.body_start = body_start = len(final.pages)
+        self.parts: list[pikepdf.Pdf] = []
+        for g, r in enumerate(body):
+            part = pikepdf.open(r["pdf"])
+            self.parts.append(part)
+            self.sources.append((part, len(final.pages)))
+            with warnings.catch_warnings():  # named destinations are rebuilt in `finish`
+                warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
+                final.pages.extend(part.pages)
+            if g < len(body) - 1 and len(part.pages) % 2:
+                final.add_blank_page(page_size=A4)
+        assert all(s.page < len(final.pages) - body_start for s in body_stamps)
+        stamps.apply_stamps(final, body_stamps, first_page=body_start)
+        stamps.apply_stamps(final, list(front_stamps))
+        if head_forms is not None and head_placements:
+            self.parts.append(head_source := pikepdf.open(head_forms.pdf_path))
+            head_forms.overlay(final, head_source, [(body_start + p, label, recto)
+                                                    for p, label, recto in head_placements])
+
+    def finish(self, out_pdf: Path, back_pdf: Path | None, bookmark_trees: list[tuple[int, list]]) -> int:
+        """Append the index, rebuild named destinations, links between parts, bookmarks and page labels, write
+        `out_pdf`; returns the number of pages."""
+        final = self.final
+        if back_pdf is not None:
+            back = pikepdf.open(back_pdf)
+            self.parts.append(back)
+            self.sources.append((back, len(final.pages)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
+                final.pages.extend(back.pages)
+        # named destinations of every part, then links between parts
+        tree = pikepdf.NameTree.new(final)
+        for src, offset in self.sources:
+            for name, (page, (x, y, zoom)) in _dests(src).items():
+                tree[name] = pikepdf.Array([final.pages[offset + page].obj, pikepdf.Name.XYZ, x, y, zoom])
+        final.Root.Names = pikepdf.Dictionary(Dests=tree.obj)
+        for page in final.pages:
+            for annot in page.obj.get("/Annots", []):
+                action = annot.get("/A")
+                if action is not None and str(action.get("/URI", "")).startswith(FOREIGN):
+                    annot.Dest = pikepdf.String(str(action.URI)[len(FOREIGN):])
+                    del annot["/A"]
+        with final.open_outline() as outline:
+            outline.root.clear()
+            for offset, roots in bookmark_trees:
+                outline.root.extend(_outline_items(final, roots, offset))
+        final.Root.PageLabels = pikepdf.Dictionary(Nums=pikepdf.Array([
+            0, pikepdf.Dictionary(S=pikepdf.Name.r), self.body_start, pikepdf.Dictionary(S=pikepdf.Name.D, St=1)]))
+        final.save(out_pdf)
+        pages = len(final.pages)
+        self.close()
+        return pages
+
+    def close(self) -> None:
+        for p in [*self.parts, self.final]:
+            p.close()
 
 
 def _outline_items(pdf: pikepdf.Pdf, roots: list, offset: int) -> list[pikepdf.OutlineItem]:

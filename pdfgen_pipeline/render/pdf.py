@@ -228,6 +228,12 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
         toc_missing = finish_front({**anchor_pages, **back_targets})
         body_stamps = [places.stamp(i, i + 1) for i in range(n_body) if i not in unnumbered]
         body_stamps += [s.moved(offsets[g]) for g, r in enumerate(results) for s in r["stamps"]]
+
+        def join() -> parallel.Assembly:
+            return parallel.Assembly(tmp / "front.pdf", len(front.pages) % 2 == 1, results, body_stamps,
+                                     front_stamps, head_forms, head_placements)
+
+        assembly = join()  # while the index is laid out
         back = imposed.collect() if imposed is not None else None
         if imposed is not None and back is None:
             back_async = whole_index()
@@ -243,15 +249,15 @@ def _render_parallel(prefix: str, parts: dict[str, str], suffix: str, *, base_ur
             back_tree = back["bookmarks"]
             if any(anchor_pages.get(a) != p for a, p in back_targets.items()):
                 # not on the index's first page after all
+                assembly.close()
                 toc_missing = finish_front(anchor_pages)
+                assembly = join()
         seconds["front_and_index"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         front_pages = len(front.pages) + len(front.pages) % 2
         trees = [(0, front_tree), *((front_pages + offsets[g], r["bookmarks"]) for g, r in enumerate(results)),
                  (front_pages + n_body, back_tree)]
-        pages = parallel.assemble(out_pdf, tmp / "front.pdf", len(front.pages) % 2 == 1, results,
-                                  back["pdf"] if back else None, body_stamps, trees, front_stamps,
-                                  head_forms, head_placements)
+        pages = assembly.finish(out_pdf, back["pdf"] if back else None, trees)
         seconds["assemble"] = round(time.perf_counter() - t, 3)
     for r in [*results, *([back] if back else [])]:
         fetcher.refusals.extend(tuple(x) for x in r["refusals"])

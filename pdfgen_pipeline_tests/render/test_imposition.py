@@ -80,3 +80,21 @@ def test_imposed_index_has_every_term_with_exact_page_links(imposed_c99):
     assert not [lk.uri for lk in links(pdf) if lk.uri and lk.uri.startswith("pdfgen-anchor:")]
     # the contents' "Index" entry opens the index's first page
     assert any(lk.page < result.front_pages and lk.dest_page == index_pages[0] for lk in links(pdf))
+
+
+def test_frame_estimate_too_low_or_high_gives_the_same_index(imposed_c99):
+    out, tmp, result, _whole = imposed_c99
+    (out / "big-index.html").write_text(_big_index((out / "document.html").read_text("utf-8")), "utf-8")
+    mp = pytest.MonkeyPatch()
+    try:
+        for chars, name in ((10**9, "low.pdf"), (1000, "high.pdf")):  # 1 page estimated; 3 times too many
+            mp.setattr(imposition, "CHARS_PER_COLUMN", chars)
+            other = _render(out, "big-index.html", tmp / name, 0)
+            assert (other.pages, other.back_pages) == (result.pages, result.back_pages)
+            assert page_texts(tmp / name)[-result.back_pages:] == page_texts(tmp / "imposed.pdf")[-result.back_pages:]
+    finally:
+        mp.undo()
+        (out / "big-index.html").unlink()
+    cut = imposition.split_index(_big_index(split_parts((out / "document.html").read_text("utf-8"))[1]["back"]),
+                                 min_chars=0)
+    assert imposition.frame_pages_estimate(cut) >= result.back_pages  # the real constant errs on the high side
