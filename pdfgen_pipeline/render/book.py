@@ -30,9 +30,8 @@ from pdfgen_pipeline.ouvrage.model import (
 from pdfgen_pipeline.render.html import STYLESHEET, STYLESHEET_HREF, FigureResource, Resources, render_html
 from pdfgen_pipeline.render.images import AssetIndex, prepare_images
 from pdfgen_pipeline.render.inline import normalize_numero
-from pdfgen_pipeline.render.limits import RenderLimits, run_limited
+from pdfgen_pipeline.render.limits import PreparedChild, RenderLimits, run_limited
 from pdfgen_pipeline.render.metadata import build_iso_metadata, metadata_filename
-from pdfgen_pipeline.render.pdf import render_pdf
 from pdfgen_pipeline.render.report import GenerationLog, write_report
 from pdfgen_pipeline.render.tables import TABLE_CSS, load_table_file, tables_to_html
 from pdfgen_pipeline.render.vignette import render_vignette
@@ -200,17 +199,30 @@ def build_html(ouvrage_dir: Path, work_dir: Path, log: GenerationLog, *, commun_
     return stage
 
 
+def import_layout() -> None:
+    """Import what the layout uses (WeasyPrint, pikepdf, fontTools): what a `PreparedChild` does first."""
+    import fontTools.subset  # noqa: F401
+    import pikepdf  # noqa: F401
+
+    import pdfgen_pipeline.render.parallel
+    import pdfgen_pipeline.render.pdf  # noqa: F401
+
+
 def build_pdfs(stage: HtmlStage, work_dir: Path, out_dir: Path, log: GenerationLog,
-               limits: RenderLimits | None = None) -> list[dict]:
+               limits: RenderLimits | None = None, prepared: PreparedChild | None = None) -> list[dict]:
     """Lay out each document's HTML into its PDF in `out_dir`, each in a child process under `limits`
-    (default: `RenderLimits.from_env()`); returns per-document facts. A limit hit raises `RenderLimitError`."""
+    (default: `RenderLimits.from_env()`; the first one in `prepared` if given); returns per-document facts.
+    A limit hit raises `RenderLimitError`."""
+    from pdfgen_pipeline.render.pdf import render_pdf
+
     limits = limits or RenderLimits.from_env()
     results = []
     for d in stage.documents:
         t = time.perf_counter()
         try:
             r = run_limited(render_pdf, {"html_path": work_dir / d.html, "out_pdf": out_dir / d.pdf,
-                                         "sandbox_root": work_dir}, limits, what=f"layout of {d.html}")
+                                         "sandbox_root": work_dir}, limits, what=f"layout of {d.html}",
+                            prepared=prepared)
         except BaseException:
             (out_dir / d.pdf).unlink(missing_ok=True)  # never a half-written PDF
             raise
@@ -261,11 +273,14 @@ def render_ouvrage(ouvrage_dir: Path, out_dir: Path, *, commun_dir: Path | None 
         commun_dir = ouvrage_dir.resolve().parent / "commun"
     log = GenerationLog(out_dir / LOG, echo=echo, total_steps=STEPS)
     t0 = time.perf_counter()
+    limits = RenderLimits.from_env()
+    # the layout child imports WeasyPrint and the rest while this process reads the ouvrage and writes the HTML
+    prepared = PreparedChild.start(import_layout, limits)
     try:
         log.step(f"lecture de l’ouvrage {ouvrage_dir} et préparation des illustrations et tableaux (HTML)")
         stage = build_html(ouvrage_dir, out_dir, log, commun_dir=commun_dir, key=key, cache_dir=cache_dir)
         log.step("mise en page et écriture du PDF")
-        pdfs = build_pdfs(stage, out_dir, out_dir, log)
+        pdfs = build_pdfs(stage, out_dir, out_dir, log, limits, prepared)
         log.step("vignette, métadonnées ISO 19139 et archive")
         files = build_derived(stage, out_dir, pdfs, log)
         log.step("rapport de génération")
@@ -286,5 +301,7 @@ def render_ouvrage(ouvrage_dir: Path, out_dir: Path, *, commun_dir: Path | None 
         log.error(str(exc))
         raise
     finally:
+        if prepared is not None:
+            prepared.close()
         log.close()
 

@@ -5,7 +5,8 @@ that one pathological ouvrage cannot take the worker down. The error says which 
 Limits come from `PDFGEN_RENDER_TIME_LIMIT` (seconds, wall clock), `PDFGEN_RENDER_CPU_LIMIT`
 (CPU seconds per process) and `PDFGEN_RENDER_MEMORY_LIMIT_MB` (growth of the data segment per process,
 beyond what the render process holds when it starts); 0 turns a limit off; with all three off the render
-runs in the calling process.
+runs in the calling process. A `PreparedChild` is a render child started before its work is known (it
+imports the layout's libraries meanwhile); its limits apply from the moment it gets the work.
 """
 
 from __future__ import annotations
@@ -102,16 +103,20 @@ def _data_segment_bytes() -> int:
     return 0
 
 
-def _child(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, conn) -> None:
-    os.setpgrp()  # the render and its workers form one process group: killed together
-    die_with_parent()
+def _apply_limits(limits: RenderLimits) -> None:
+    """Set this process's rlimits: CPU seconds and data segment from now on (what it holds already is its own)."""
     if limits.cpu_seconds:
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
+        used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+        soft = int(used) + limits.cpu_seconds
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 5))
     if limits.memory_mb:
         # on top of what the process holds already (a forked child shares its parent's pages)
         size = limits.memory_mb * 1024 * 1024 + _data_segment_bytes()
         resource.setrlimit(resource.RLIMIT_DATA, (size, size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _run_and_send(func: Callable[..., Any], kwargs: dict, conn) -> None:
     try:
         result = func(**kwargs)
     except MemoryError:
@@ -127,23 +132,106 @@ def _child(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, conn) -
         conn.close()
 
 
+def _child(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, conn) -> None:
+    os.setpgrp()  # the render and its workers form one process group: killed together
+    die_with_parent()
+    _apply_limits(limits)
+    _run_and_send(func, kwargs, conn)
+
+
+def _prepared_child(prepare: Callable[[], Any], limits: RenderLimits, work, conn) -> None:
+    os.setpgrp()
+    die_with_parent()
+    prepare()
+    try:
+        job = work.recv()
+    except EOFError:
+        job = None
+    work.close()
+    if job is None:  # not needed after all
+        conn.close()
+        return
+    _apply_limits(limits)
+    func, kwargs = job
+    _run_and_send(func, kwargs, conn)
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
 
 
-def run_limited(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, what: str) -> Any:
+def run_limited(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, what: str,
+                prepared: PreparedChild | None = None) -> Any:
     """Run `func(**kwargs)` in a child process under `limits`; return its result or raise its exception,
     or `RenderLimitError` naming the limit that stopped it. `func` must be importable (module level).
-    With every limit off, `func` runs here, in this process."""
+    With every limit off, `func` runs here, in this process. `prepared`: a child started ahead of the work
+    (`PreparedChild`), used instead of a new one."""
     if not limits.any:
         return func(**kwargs)
-    ctx = process_context()
-    receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(func, kwargs, limits, sender), name=f"pdfgen-render {what}")
+    if prepared is not None and prepared.give((func, kwargs)):
+        proc, receiver = prepared.proc, prepared.receiver
+    else:
+        ctx = process_context()
+        receiver, sender = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child, args=(func, kwargs, limits, sender), name=f"pdfgen-render {what}")
+        proc.start()
+        sender.close()
+    return _wait(proc, receiver, limits, what)
+
+
+class PreparedChild:
+    """A render child started before its work is known: it runs `prepare` (imports) at once, then waits for one
+    job from `run_limited(..., prepared=...)`. Started beside the parent's own work (the HTML stage), its imports
+    cost no wall time. Forked only (a spawned child would import everything again): None beside threads."""
+
+    def __init__(self, proc, receiver, work):
+        self.proc, self.receiver, self.work = proc, receiver, work
+        self._taken = False
+
+    @classmethod
+    def start(cls, prepare: Callable[[], Any], limits: RenderLimits) -> PreparedChild | None:
+        """Start the child, or None where limits are off or this process cannot fork safely."""
+        if not limits.any or threading.active_count() != 1:
+            return None
+        ctx = multiprocessing.get_context("fork")
+        receiver, sender = ctx.Pipe(duplex=False)
+        work_out, work_in = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_prepared_child, args=(prepare, limits, work_out, sender), name="pdfgen-render")
+        proc.start()
+        sender.close()
+        work_out.close()
+        return cls(proc, receiver, work_in)
+
+    def give(self, job: tuple[Callable[..., Any], dict]) -> bool:
+        """Hand the child its job; False when it has had one already or is gone."""
+        if self._taken or not self.proc.is_alive():
+            return False
+        try:
+            self.work.send(job)
+        except OSError:  # died meanwhile
+            return False
+        self._taken = True
+        self.work.close()
+        return True
+
+    def close(self) -> None:
+        """Let an unused child go (it exits), or reap a used one."""
+        if not self._taken:
+            self._taken = True
+            with contextlib.suppress(OSError):
+                self.work.send(None)
+            self.work.close()
+            self.receiver.close()
+        self.proc.join(JOIN_SECONDS)
+        if self.proc.is_alive():
+            _kill_group(self.proc.pid)
+            self.proc.join()
+
+
+def _wait(proc, receiver, limits: RenderLimits, what: str) -> Any:
+    """Wait for the render child `proc` under `limits` (its wall-clock time from now) and return its answer."""
     start = time.monotonic()
-    proc.start()
-    sender.close()
     message = None
     try:
         if receiver.poll(limits.wall_seconds or None):

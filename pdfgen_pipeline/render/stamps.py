@@ -20,10 +20,10 @@ import subprocess
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pikepdf
-from fontTools import subset
-from fontTools.ttLib import TTFont
+if TYPE_CHECKING:  # imported where used: the HTML stage needs only `stampable`
+    import pikepdf
 
 #: Given to WeasyPrint with the body: stamped notes are not laid out, and an alinea or title whose notes
 #: are all stamped needs no positioned box (positioned boxes cost a stacking context each when drawn).
@@ -122,6 +122,9 @@ class FontMetrics:
 @cache
 def _font(bold: bool) -> tuple[bytes, dict]:
     """The font's file and what its PDF dictionaries need, for every WinAnsi character it has."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
     path = font_file(bold)
     font = TTFont(str(path), lazy=True)
     for tag in ("GSUB", "GPOS", "GDEF", "kern", "DSIG", "FFTM"):  # not needed, and slow to decompile
@@ -176,6 +179,8 @@ def metrics(bold: bool) -> FontMetrics:
 
 
 def _embed(pdf: pikepdf.Pdf, bold: bool) -> pikepdf.Object:
+    import pikepdf
+
     data, f = _font(bold)
     tag = "".join(chr(65 + b % 26) for b in hashlib.sha256(data).digest()[:6])
     base = pikepdf.Name("/" + tag + "+" + f["name"].replace(" ", ""))
@@ -324,6 +329,8 @@ def leader_stamps(pages) -> list[Stamp]:
 
 
 def _ops(stamps: list[Stamp], names: dict[bool, pikepdf.Name]) -> bytes:
+    import pikepdf
+
     out = [b"q"]
     for s in stamps:
         if s.kind == "leader":
@@ -344,6 +351,8 @@ def _ops(stamps: list[Stamp], names: dict[bool, pikepdf.Name]) -> bytes:
 
 def apply_stamps(pdf: pikepdf.Pdf, stamps: list[Stamp], first_page: int = 0) -> int:
     """Draw `stamps` on the pages of `pdf` (stamp page i → page `first_page` + i); returns pages stamped."""
+    import pikepdf
+
     by_page: dict[int, list[Stamp]] = {}
     for s in stamps:
         by_page.setdefault(first_page + s.page, []).append(s)

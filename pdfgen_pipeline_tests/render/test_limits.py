@@ -8,13 +8,15 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from pdfgen_pipeline.render.book import render_ouvrage
-from pdfgen_pipeline.render.limits import RenderLimitError, RenderLimits, run_limited
+from pdfgen_pipeline.render.limits import PreparedChild, RenderLimitError, RenderLimits, run_limited
 from pdfgen_pipeline_tests.conftest import REFERENTIEL, REPO
 
 #: A run worker stand-in: renders (hangs) under limits until it is killed.
@@ -55,6 +57,19 @@ def _fail(message: str) -> None:
 
 def _add(a: int, b: int) -> tuple[int, int]:
     return a + b, os.getpid()
+
+
+_HELD: list[bytearray] = []
+
+
+def _prepare(marker: Path, hold_mb: int) -> None:
+    """A preparation that leaves its mark and holds memory (as imports would)."""
+    _HELD.append(bytearray(hold_mb * 1024 * 1024))
+    marker.write_text(str(os.getpid()))
+
+
+def _allocate_here(mb: int) -> tuple[int, int]:
+    return len(bytearray(mb * 1024 * 1024)), os.getpid()
 
 
 def _alive(pid: int) -> bool:
@@ -195,3 +210,50 @@ def test_a_real_render_stopped_by_its_time_limit_says_so(tmp_path: Path, monkeyp
     monkeypatch.setenv("PDFGEN_RENDER_TIME_LIMIT", "600")
     report = render_ouvrage(REFERENTIEL / "lf1", tmp_path / "again")
     assert (tmp_path / "again" / "document.pdf").stat().st_size > 0 and report
+
+
+def test_a_prepared_child_runs_one_job_after_its_preparation(tmp_path: Path) -> None:
+    limits = RenderLimits(wall_seconds=120, cpu_seconds=120, memory_mb=300)
+    marker = tmp_path / "prepared.pid"
+    prepared = PreparedChild.start(partial(_prepare, marker, 400), limits)
+    assert prepared is not None
+    try:
+        # what the preparation holds (400 MB) is not counted against the memory limit (300 MB)
+        size, pid = run_limited(_allocate_here, {"mb": 100}, limits, "layout", prepared=prepared)
+        assert size == 100 * 1024 * 1024 and pid == int(marker.read_text()) == prepared.proc.pid
+        with pytest.raises(RenderLimitError, match="memory limit hit"):  # a second job: a new child
+            run_limited(_allocate_here, {"mb": 2048}, limits, "layout", prepared=prepared)
+    finally:
+        prepared.close()
+    assert _gone(pid)
+
+
+def test_a_prepared_child_keeps_the_limits_and_exceptions(tmp_path: Path) -> None:
+    prepared = PreparedChild.start(partial(_prepare, tmp_path / "a", 1), RenderLimits(120, 1, 0))
+    with pytest.raises(RenderLimitError, match="CPU time limit hit: more than 1 s"):
+        run_limited(_burn_cpu, {}, RenderLimits(120, 1, 0), "layout", prepared=prepared)
+    prepared.close()
+    prepared = PreparedChild.start(partial(_prepare, tmp_path / "b", 1), RenderLimits(120, 0, 0))
+    with pytest.raises(ValueError, match="mauvaise entrée"):
+        run_limited(_fail, {"message": "mauvaise entrée"}, RenderLimits(120, 0, 0), "layout", prepared=prepared)
+    prepared.close()
+
+
+def test_an_unused_prepared_child_exits_and_none_beside_threads(tmp_path: Path) -> None:
+    marker = tmp_path / "unused.pid"
+    prepared = PreparedChild.start(partial(_prepare, marker, 1), RenderLimits())
+    assert prepared is not None
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    prepared.close()
+    assert _gone(int(marker.read_text()))
+    assert PreparedChild.start(partial(_prepare, marker, 1), RenderLimits(0, 0, 0)) is None  # limits off
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert PreparedChild.start(partial(_prepare, marker, 1), RenderLimits()) is None  # no fork beside threads
+    finally:
+        stop.set()
+        thread.join()
