@@ -3,7 +3,7 @@
 
 Prints wall time, peak RSS (of the render process and its children) and pages per second, and —
 unless --no-baseline — the reference baseline (../shared/bench/naive_baseline.py) measured in
-the same run, with the ratio. Skips cleanly when ../shared is absent.
+the same run, its runs alternating with ours, with the ratio. Skips cleanly when ../shared is absent.
 
 usage: bench/render_c22.py [--shared ../shared] [--runs 3] [--no-baseline]
 """
@@ -35,28 +35,24 @@ def run_measured(argv: list[str], out: Path) -> tuple[float, float, str]:
     return wall, json.loads((out / "rss.json").read_text())["peak_rss_mb"], proc.stdout
 
 
-def measure_ours(corpus: Path, runs: int) -> dict:
-    walls, rss, pages = [], [], 0
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory() as out:
-            wall, peak, _stdout = run_measured([str(corpus)], Path(out))
-            pages = json.loads((Path(out) / "report.json").read_text("utf-8"))["counts"]["pages"]
-            walls.append(wall)
-            rss.append(peak)
-    return {"wall_s": walls, "median_s": statistics.median(walls), "pages": pages,
-            "peak_rss_mb": max(rss), "pages_per_s": pages / statistics.median(walls)}
+def measure_ours(corpus: Path) -> tuple[float, float, int]:
+    """One `render_ouvrage` of the corpus in a fresh process: (wall s, peak RSS MB, pages)."""
+    with tempfile.TemporaryDirectory() as out:
+        wall, peak, _stdout = run_measured([str(corpus)], Path(out))
+        pages = json.loads((Path(out) / "report.json").read_text("utf-8"))["counts"]["pages"]
+    return wall, peak, pages
 
 
-def measure_baseline(shared: Path, corpus: Path, runs: int) -> dict:
-    script = shared / "bench" / "naive_baseline.py"
-    walls, pages, rss = [], 0, []
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory() as out:
-            wall, peak, stdout = run_measured(["--script", str(script), str(corpus)], Path(out))
-            pages = json.loads(stdout.strip().splitlines()[-1])["pages"]
-            rss.append(peak)
-            walls.append(wall)
-    return {"wall_s": walls, "median_s": statistics.median(walls), "pages": pages, "peak_rss_mb": max(rss)}
+def measure_baseline(script: Path, corpus: Path) -> tuple[float, float, int]:
+    """One run of the reference baseline script in a fresh process: (wall s, peak RSS MB, pages)."""
+    with tempfile.TemporaryDirectory() as out:
+        wall, peak, stdout = run_measured(["--script", str(script), str(corpus)], Path(out))
+        pages = json.loads(stdout.strip().splitlines()[-1])["pages"]
+    return wall, peak, pages
+
+
+def _runs(walls: list[float]) -> str:
+    return ", ".join(f"{w:.1f}" for w in walls)
 
 
 def main() -> int:
@@ -69,16 +65,29 @@ def main() -> int:
     if not (corpus / "xml" / "document.xml").is_file():
         print(f"skipped: {corpus} absent")
         return 0
-    print(f"C2.2 render, median of {args.runs} (fresh process each run)", flush=True)
-    ours = measure_ours(corpus, args.runs)
-    print(f"  pdfgen render : {ours['median_s']:.1f} s  (runs: {', '.join(f'{w:.1f}' for w in ours['wall_s'])})  "
-          f"{ours['pages']} pages  {ours['pages_per_s']:.1f} pages/s  peak RSS {ours['peak_rss_mb']:.0f} MB",
-          flush=True)
-    if not args.no_baseline and (args.shared / "bench" / "naive_baseline.py").is_file():
-        base = measure_baseline(args.shared, corpus, args.runs)
-        print(f"  naive baseline: {base['median_s']:.1f} s  (runs: {', '.join(f'{w:.1f}' for w in base['wall_s'])})  "
-              f"{base['pages']} pages  peak RSS {base['peak_rss_mb']:.0f} MB", flush=True)
-        print(f"  ratio baseline/ours: {base['median_s'] / ours['median_s']:.2f}x faster")
+    script = args.shared / "bench" / "naive_baseline.py"
+    baseline = not args.no_baseline and script.is_file()
+    # ours and the baseline alternate, so that both meet the same machine (shared, noisy) over the benchmark
+    print(f"C2.2 render, median of {args.runs} (fresh process each run"
+          f"{', alternating with the baseline' if baseline else ''})", flush=True)
+    ours, base = [], []
+    for _ in range(args.runs):
+        ours.append(measure_ours(corpus))
+        if baseline:
+            base.append(measure_baseline(script, corpus))
+    walls = [w for w, _r, _p in ours]
+    median = statistics.median(walls)
+    pages = ours[0][2]
+    print(f"  pdfgen render : {median:.1f} s  (runs: {_runs(walls)})  {pages} pages  {pages / median:.1f} pages/s  "
+          f"peak RSS {max(r for _w, r, _p in ours):.0f} MB", flush=True)
+    if baseline:
+        base_walls = [w for w, _r, _p in base]
+        base_median = statistics.median(base_walls)
+        print(f"  naive baseline: {base_median:.1f} s  (runs: {_runs(base_walls)})  {base[0][2]} pages  "
+              f"peak RSS {max(r for _w, r, _p in base):.0f} MB", flush=True)
+        pairs = [b / o for o, b in zip(walls, base_walls, strict=True)]
+        print(f"  ratio baseline/ours: {base_median / median:.2f}x faster (ratio of the medians; "
+              f"run by run: {', '.join(f'{r:.2f}' for r in pairs)})")
     return 0
 
 

@@ -208,19 +208,24 @@ def import_layout() -> None:
     import pdfgen_pipeline.render.pdf  # noqa: F401
 
 
+def _render_pdf(**kwargs):
+    """`pdf.render_pdf` in the render child (imported there: this process need not import WeasyPrint)."""
+    from pdfgen_pipeline.render.pdf import render_pdf
+
+    return render_pdf(**kwargs)
+
+
 def build_pdfs(stage: HtmlStage, work_dir: Path, out_dir: Path, log: GenerationLog,
                limits: RenderLimits | None = None, prepared: PreparedChild | None = None) -> list[dict]:
     """Lay out each document's HTML into its PDF in `out_dir`, each in a child process under `limits`
     (default: `RenderLimits.from_env()`; the first one in `prepared` if given); returns per-document facts.
     A limit hit raises `RenderLimitError`."""
-    from pdfgen_pipeline.render.pdf import render_pdf
-
     limits = limits or RenderLimits.from_env()
     results = []
     for d in stage.documents:
         t = time.perf_counter()
         try:
-            r = run_limited(render_pdf, {"html_path": work_dir / d.html, "out_pdf": out_dir / d.pdf,
+            r = run_limited(_render_pdf, {"html_path": work_dir / d.html, "out_pdf": out_dir / d.pdf,
                                          "sandbox_root": work_dir}, limits, what=f"layout of {d.html}",
                             prepared=prepared)
         except BaseException:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html as html_lib
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydyf
@@ -23,6 +22,7 @@ from weasyprint.text.fonts import FontConfiguration
 from pdfgen_pipeline.render import contents, heads, imposition, stamps
 from pdfgen_pipeline.render.fetcher import SandboxedURLFetcher
 from pdfgen_pipeline.render.html import split_parts
+from pdfgen_pipeline.render.layout_result import PdfResult
 from pdfgen_pipeline.render.weasy import BookHTML, font_configuration
 
 #: Image compression equivalent to the former Ghostscript /ebook step: 150 dpi, JPEG quality 80.
@@ -34,23 +34,6 @@ _IX = re.compile(r'<span class="ix-pages" data-targets="([^"]*)">.*?</span>(?=</
 _TERME = re.compile(r'<span class="terme">([^<]*)</span>')
 _MARGIN_CLASSES = ("nmr", "corr-date")
 _MM = 96 / 25.4  # CSS px per mm
-
-
-@dataclass
-class PdfResult:
-    """What the PDF step produced and learnt."""
-
-    pages: int
-    front_pages: int
-    body_pages: int
-    back_pages: int
-    anchor_pages: dict[str, int]  # anchor → printed page number (body and back)
-    seconds: dict[str, float] = field(default_factory=dict)
-    refused_urls: list[tuple[str, str]] = field(default_factory=list)
-    bytes: int = 0
-    toc_unresolved: int = 0  # TOC entries whose title was not found in the layout
-    index_unresolved: int = 0  # index references whose term was not found in the layout
-    bookmarks: int = 0
 
 
 def fill_toc_pages(front: str, pages: dict[str, int]) -> tuple[str, int]:
