@@ -14,17 +14,19 @@ import math
 import sys
 from dataclasses import asdict, dataclass, field
 
-#: Measured on this project's machine class (2 cores, 24 GiB), `make bench`, 2026-12-04, medians of 3 runs.
+#: Measured on this project's machine class (2 cores, 24 GiB), `make bench` and its scripts, 2026-12-04, medians
+#: of 3 runs (scaling and memory: commit "the parent imports no layout library"; backfill: the `make bench` of
+#: commit "PreparedChild"; sensor: the `make bench` of commit "running heads", the sensor code unchanged since).
 MEASURED = {
     # bench/scaling.py: synthetic ouvrages, (pages, seconds) of one render using the 2 cores of a run
-    "scaling": [(54, 5.4), (197, 13.2), (776, 50.7)],
+    "scaling": [(54, 4.7), (197, 7.9), (776, 27.8)],
     # bench/backfill_throughput.py: 20 ouvrages of ~100 pages, one run at a time through the daemon
-    "backfill_runs": 20, "backfill_pages": 1994, "backfill_seconds_1_at_a_time": 300.4,
-    "backfill_seconds_2_at_once": 155.0,
+    "backfill_runs": 20, "backfill_pages": 1994, "backfill_seconds_1_at_a_time": 323.9,
+    "backfill_seconds_2_at_once": 168.8,
     # bench/render_c22.py and bench/scaling.py: largest resident set of one process of a render
-    "peak_rss_mb_306_pages": 176, "peak_rss_mb_776_pages": 507,
+    "peak_rss_mb_306_pages": 130, "peak_rss_mb_776_pages": 268,
     # bench/sensor_cost.py: 10,000 objects in the moto server; one tick against the raw paginated listing
-    "listing_ms_per_1000_objects": 230, "tick_over_listing": 1.03,
+    "listing_ms_per_1000_objects": 242, "tick_over_listing": 1.02,
 }
 SENSOR_INTERVAL_S = 60  # minimum_interval_seconds of referentiel_production_sensor
 SENSOR_BUDGET = 0.5  # a tick should use at most half its interval (S3 latency varies, ticks must not pile up)
