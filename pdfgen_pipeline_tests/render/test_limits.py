@@ -212,9 +212,18 @@ def test_a_real_render_stopped_by_its_time_limit_says_so(tmp_path: Path, monkeyp
     assert (tmp_path / "again" / "document.pdf").stat().st_size > 0 and report
 
 
-def test_a_prepared_child_runs_one_job_after_its_preparation(tmp_path: Path) -> None:
+def _in_a_fresh_process(scenario: str, tmp_path: Path) -> None:
+    """Run `scenario(tmp)` of this module in a new interpreter: a prepared child is forked only from a
+    single-threaded process, and this one may hold other tests' threads (moto, daemons)."""
+    code = f"import sys\nfrom pdfgen_pipeline_tests.render.test_limits import {scenario}\n{scenario}(sys.argv[1])"
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+def _scenario_one_job(tmp: str) -> None:
     limits = RenderLimits(wall_seconds=120, cpu_seconds=120, memory_mb=300)
-    marker = tmp_path / "prepared.pid"
+    marker = Path(tmp) / "prepared.pid"
     prepared = PreparedChild.start(partial(_prepare, marker, 400), limits)
     assert prepared is not None
     try:
@@ -228,19 +237,21 @@ def test_a_prepared_child_runs_one_job_after_its_preparation(tmp_path: Path) -> 
     assert _gone(pid)
 
 
-def test_a_prepared_child_keeps_the_limits_and_exceptions(tmp_path: Path) -> None:
-    prepared = PreparedChild.start(partial(_prepare, tmp_path / "a", 1), RenderLimits(120, 1, 0))
+def _scenario_limits_and_exceptions(tmp: str) -> None:
+    prepared = PreparedChild.start(partial(_prepare, Path(tmp) / "a", 1), RenderLimits(120, 1, 0))
+    assert prepared is not None
     with pytest.raises(RenderLimitError, match="CPU time limit hit: more than 1 s"):
         run_limited(_burn_cpu, {}, RenderLimits(120, 1, 0), "layout", prepared=prepared)
     prepared.close()
-    prepared = PreparedChild.start(partial(_prepare, tmp_path / "b", 1), RenderLimits(120, 0, 0))
+    prepared = PreparedChild.start(partial(_prepare, Path(tmp) / "b", 1), RenderLimits(120, 0, 0))
+    assert prepared is not None
     with pytest.raises(ValueError, match="mauvaise entrée"):
         run_limited(_fail, {"message": "mauvaise entrée"}, RenderLimits(120, 0, 0), "layout", prepared=prepared)
     prepared.close()
 
 
-def test_an_unused_prepared_child_exits_and_none_beside_threads(tmp_path: Path) -> None:
-    marker = tmp_path / "unused.pid"
+def _scenario_unused(tmp: str) -> None:
+    marker = Path(tmp) / "unused.pid"
     prepared = PreparedChild.start(partial(_prepare, marker, 1), RenderLimits())
     assert prepared is not None
     deadline = time.monotonic() + 30
@@ -248,6 +259,22 @@ def test_an_unused_prepared_child_exits_and_none_beside_threads(tmp_path: Path) 
         time.sleep(0.05)
     prepared.close()
     assert _gone(int(marker.read_text()))
+
+
+def test_a_prepared_child_runs_one_job_after_its_preparation(tmp_path: Path) -> None:
+    _in_a_fresh_process("_scenario_one_job", tmp_path)
+
+
+def test_a_prepared_child_keeps_the_limits_and_exceptions(tmp_path: Path) -> None:
+    _in_a_fresh_process("_scenario_limits_and_exceptions", tmp_path)
+
+
+def test_an_unused_prepared_child_exits(tmp_path: Path) -> None:
+    _in_a_fresh_process("_scenario_unused", tmp_path)
+
+
+def test_no_prepared_child_without_limits_or_beside_threads(tmp_path: Path) -> None:
+    marker = tmp_path / "never.pid"
     assert PreparedChild.start(partial(_prepare, marker, 1), RenderLimits(0, 0, 0)) is None  # limits off
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
@@ -257,3 +284,4 @@ def test_an_unused_prepared_child_exits_and_none_beside_threads(tmp_path: Path) 
     finally:
         stop.set()
         thread.join()
+    assert not marker.exists()
