@@ -51,7 +51,7 @@ def set_numbers(pages, numbers: dict[str, int]) -> int:
     many targets have no number (left empty)."""
     missing = 0
     for page in pages:
-        moved = {}
+        moved = {}  # the moved boxes (placeholders unwrapped): their link areas change
         for box, text in _number_boxes(page._page_box):
             number = numbers.get(box.element.get("data-target"))
             missing += number is None
@@ -59,15 +59,20 @@ def set_numbers(pages, numbers: dict[str, int]) -> int:
             width = text_width(value, text.style)
             box.translate(dx=text.width - width)
             for b in (box, *box.descendants()):
-                if type(b).__name__ in ("TextBox", "LineBox") or b is box:
+                if b is box or type(b).__name__ in ("TextBox", "LineBox"):
                     b.width = width
             text.text = value
             text.pango_layout.text = value  # WeasyPrint lays the text out again from it when drawing
-            moved[id(getattr(box, "_box", box))] = box
+            moved[id(_unwrapped(box))] = box
         if moved:
-            page.links = [(kind, target, _area(moved[id(getattr(b, "_box", b))]) if id(getattr(b, "_box", b)) in moved
-                           else rect, b) for kind, target, rect, b in page.links]
+            page.links = [(kind, target, _area(moved[id(_unwrapped(b))]) if id(_unwrapped(b)) in moved else rect, b)
+                          for kind, target, rect, b in page.links]
     return missing
+
+
+def _unwrapped(box):
+    """The box itself, for an absolutely positioned box's placeholder (`layout.absolute.AbsolutePlaceholder`)."""
+    return getattr(box, "_box", box)
 
 
 def _area(box) -> tuple[float, float, float, float]:

@@ -9,7 +9,6 @@ import pdfplumber
 import pytest
 
 from pdfgen_pipeline.render import contents
-from pdfgen_pipeline.render.pdf import render_pdf
 from pdfgen_pipeline.render.weasy import BookHTML, font_configuration
 from pdfgen_pipeline_tests.pdfcheck import page_texts
 
@@ -25,14 +24,6 @@ def _numbers(pdf_path, pages: int) -> list[tuple]:
                 if re.fullmatch(r"\d+", w["text"]) and w["x1"] > page.width - 90 and w["bottom"] < page.height - 60:
                     out.append((i, w["text"], round(w["x1"], 1), round(w["bottom"], 1)))
     return out
-
-
-@pytest.fixture(scope="module")
-def parallel_c99(rendered, tmp_path_factory):
-    out, _report = rendered["c99"]
-    pdf = tmp_path_factory.mktemp("contents") / "document.pdf"
-    result = render_pdf(out / "document.html", pdf, sandbox_root=out, workers=2, min_parallel_chars=0)
-    return out, pdf, result
 
 
 def test_numbers_print_where_the_one_process_layout_prints_them(parallel_c99):

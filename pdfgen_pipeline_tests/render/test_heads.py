@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pdfplumber
 import pikepdf
-import pytest
 
 from pdfgen_pipeline.render.heads import HEADLESS_CSS, chapter_labels, running_labels
-from pdfgen_pipeline.render.pdf import render_pdf
 
 HEAD_SIZE = 7.5
 
@@ -21,14 +19,6 @@ def _heads(pdf_path, first: int, last: int) -> dict[int, list[tuple]]:
             out[i] = sorted((w["text"], w["x0"], w["x1"], w["bottom"]) for w in words
                             if round(w["size"], 1) == HEAD_SIZE and w["bottom"] < 22 * 72 / 25.4)
     return out
-
-
-@pytest.fixture(scope="module")
-def parallel_c99(rendered, tmp_path_factory):
-    out, _report = rendered["c99"]
-    pdf = tmp_path_factory.mktemp("heads") / "document.pdf"
-    result = render_pdf(out / "document.html", pdf, sandbox_root=out, workers=2, min_parallel_chars=0)
-    return out, pdf, result
 
 
 def test_overlaid_heads_match_the_one_process_layout(parallel_c99):

@@ -4,10 +4,8 @@ import re
 from html import unescape
 
 import pikepdf
-import pytest
 
 from pdfgen_pipeline.render.parallel import schedule, split_body
-from pdfgen_pipeline.render.pdf import render_pdf
 from pdfgen_pipeline_tests.pdfcheck import (
     bookmarks,
     index_problems,
@@ -17,14 +15,6 @@ from pdfgen_pipeline_tests.pdfcheck import (
     toc_problems,
     word_coverage,
 )
-
-
-@pytest.fixture(scope="module")
-def parallel_c99(rendered, tmp_path_factory):
-    out, _report = rendered["c99"]
-    pdf = tmp_path_factory.mktemp("parallel") / "document.pdf"
-    result = render_pdf(out / "document.html", pdf, sandbox_root=out, workers=2, min_parallel_chars=0)
-    return out, pdf, result
 
 
 def test_split_body_keeps_every_chapter_once():

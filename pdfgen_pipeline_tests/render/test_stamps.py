@@ -28,16 +28,8 @@ def _small_words(pdf_path, first: int, last: int) -> dict[int, list[tuple]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def stamped_c99(rendered, tmp_path_factory):
-    out, _report = rendered["c99"]
-    pdf = tmp_path_factory.mktemp("stamped") / "document.pdf"
-    result = render_pdf(out / "document.html", pdf, sandbox_root=out, workers=2, min_parallel_chars=0)
-    return out, pdf, result
-
-
-def test_stamped_notes_and_numbers_match_the_one_process_layout(stamped_c99, rendered):
-    out, pdf, result = stamped_c99
+def test_stamped_notes_and_numbers_match_the_one_process_layout(parallel_c99, rendered):
+    out, pdf, result = parallel_c99
     single = out / "document.pdf"  # one process: every note laid out by WeasyPrint
     report = rendered["c99"][1]["documents"][0]
     assert "body_groups" in result.seconds and report["pages"] == result.pages
@@ -53,8 +45,8 @@ def test_stamped_notes_and_numbers_match_the_one_process_layout(stamped_c99, ren
     assert compared >= 60 and kinds == {7.0, 5.5, 8.5}, (compared, kinds)
 
 
-def test_stamp_fonts_are_embedded_subsets(stamped_c99):
-    _out, pdf_path, _result = stamped_c99
+def test_stamp_fonts_are_embedded_subsets(parallel_c99):
+    _out, pdf_path, _result = parallel_c99
     seen = set()
     with pikepdf.open(pdf_path) as pdf:
         for page in pdf.pages:
@@ -101,8 +93,8 @@ def test_metrics_place_text_like_the_font():
     assert 0 < regular.baseline(STYLES["date"]) < regular.baseline(STYLES["nmr"]) < 7 * 1.6
 
 
-def test_contents_entries_get_dotted_leaders_and_end_with_their_number(stamped_c99):
-    out, pdf_path, result = stamped_c99
+def test_contents_entries_get_dotted_leaders_and_end_with_their_number(parallel_c99):
+    out, pdf_path, result = parallel_c99
     html = (out / "document.html").read_text("utf-8")
     entries = html.count('<a class="toc-entry')
     leaders = 0
