@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import multiprocessing
 import os
 import resource
@@ -32,6 +33,9 @@ DEFAULT_MEMORY_MB = 3072
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 #: Seconds to wait for a child that has answered (or died) to exit before killing it.
 JOIN_SECONDS = 10.0
+#: Allocations between two young-generation collections in a render process (Python's default: 700). A layout
+#: allocates millions of short-lived objects and few cycles: collecting every 700 cost ~6% of its CPU.
+RENDER_GC_THRESHOLD = 10_000
 
 
 class RenderLimitError(RuntimeError):
@@ -95,6 +99,20 @@ def die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def relax_gc() -> None:
+    """Garbage collection for a short-lived render process: what it holds already (imported modules, the
+    forked parent's objects) is frozen out of collections, and young objects are collected 14× less often
+    (measured on a C2.2 body group: collections 6% of its CPU before, 1% after, the same peak memory)."""
+    gc.freeze()
+    gc.set_threshold(RENDER_GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def worker_init() -> None:
+    """Initializer of the render's pool processes: killed with their parent, collections relaxed."""
+    die_with_parent()
+    relax_gc()
+
+
 def _data_segment_bytes() -> int:
     """This process's data segment now (what RLIMIT_DATA counts), 0 where /proc does not say."""
     with contextlib.suppress(OSError, ValueError, StopIteration):
@@ -135,6 +153,7 @@ def _run_and_send(func: Callable[..., Any], kwargs: dict, conn) -> None:
 def _child(func: Callable[..., Any], kwargs: dict, limits: RenderLimits, conn) -> None:
     os.setpgrp()  # the render and its workers form one process group: killed together
     die_with_parent()
+    relax_gc()
     _apply_limits(limits)
     _run_and_send(func, kwargs, conn)
 
@@ -143,6 +162,7 @@ def _prepared_child(prepare: Callable[[], Any], limits: RenderLimits, work, conn
     os.setpgrp()
     die_with_parent()
     prepare()
+    relax_gc()
     try:
         job = work.recv()
     except EOFError:

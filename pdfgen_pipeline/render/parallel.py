@@ -144,10 +144,10 @@ def body_jobs(groups: list[str], prefix: str, suffix: str, base_url: str, root: 
 
 def pool(workers: int):
     """A pool of `workers` processes (forked from a single-threaded process, see `limits.process_context`),
-    each killed by the kernel if this process dies."""
-    from pdfgen_pipeline.render.limits import die_with_parent, process_context
+    each killed by the kernel if this process dies (`limits.worker_init`)."""
+    from pdfgen_pipeline.render.limits import process_context, worker_init
 
-    return process_context().Pool(workers, initializer=die_with_parent)
+    return process_context().Pool(workers, initializer=worker_init)
 
 
 def run_in_order(workers_pool, jobs: list[dict], meanwhile: Callable[[], T]) -> tuple[list[dict], T]:

@@ -72,6 +72,19 @@ def _allocate_here(mb: int) -> tuple[int, int]:
     return len(bytearray(mb * 1024 * 1024)), os.getpid()
 
 
+def _gc_state() -> tuple[int, int]:
+    import gc
+
+    return gc.get_threshold()[0], gc.get_freeze_count()
+
+
+def _gc_in_pool() -> list[tuple[int, int]]:
+    from pdfgen_pipeline.render import parallel
+
+    with parallel.pool(2) as workers:
+        return workers.starmap(_gc_state, [()] * 2)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -101,6 +114,19 @@ def test_result_and_exceptions_come_back_from_the_child() -> None:
     assert total == 5 and pid != os.getpid()
     with pytest.raises(ValueError, match="mauvaise entrée"):
         run_limited(_fail, {"message": "mauvaise entrée"}, limits, "failure")
+
+
+def test_render_processes_collect_garbage_less_often_than_the_caller() -> None:
+    import gc
+
+    from pdfgen_pipeline.render.limits import RENDER_GC_THRESHOLD
+
+    before = gc.get_threshold()
+    threshold, frozen = run_limited(_gc_state, {}, RenderLimits(60, 0, 0), "gc")
+    assert threshold == RENDER_GC_THRESHOLD and frozen > 0  # the imported modules frozen out of collections
+    pool_states = run_limited(_gc_in_pool, {}, RenderLimits(60, 0, 0), "gc")
+    assert len(pool_states) == 2 and all(t == RENDER_GC_THRESHOLD and f > 0 for t, f in pool_states)
+    assert gc.get_threshold() == before and before[0] != RENDER_GC_THRESHOLD  # the calling process untouched
 
 
 def test_time_limit_kills_the_render_and_its_children(tmp_path: Path) -> None:
