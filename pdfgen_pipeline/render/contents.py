@@ -57,7 +57,7 @@ def set_numbers(pages, numbers: dict[str, int]) -> int:
             missing += number is None
             value = "" if number is None else str(number)
             width = text_width(value, text.style)
-            box.translate(dx=text.width - width)
+            box.translate(dx=box.width - width)  # its right edge where the entry's padding ends
             for b in (box, *box.descendants()):
                 if b is box or type(b).__name__ in ("TextBox", "LineBox"):
                     b.width = width
