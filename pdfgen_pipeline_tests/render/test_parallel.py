@@ -65,12 +65,12 @@ def test_parallel_book_has_exact_toc_index_links_and_bookmarks(parallel_c99, ref
     assert any(lk.uri and lk.uri.startswith("mailto:") for lk in lks)
 
 
-def test_parallel_book_numbers_labels_and_metadata(parallel_c99, rendered):
+def test_parallel_book_numbers_labels_and_metadata(parallel_c99, single_c99):
     _out, pdf, result = parallel_c99
-    single = rendered["c99"][1]["documents"][0]
+    single = single_c99[1]
     # same pages as the one-process layout: no page lost or added where the groups meet
     assert (result.front_pages, result.body_pages, result.back_pages) == (
-        single["front_pages"], single["body_pages"], single["back_pages"])
+        single.front_pages, single.body_pages, single.back_pages)
     printed = printed_page_numbers(pdf)
     assert printed == printed_page_numbers(_out / "document.pdf")  # page for page, the one-process numbers
     texts = page_texts(pdf)
@@ -84,3 +84,14 @@ def test_parallel_book_numbers_labels_and_metadata(parallel_c99, rendered):
         assert p.Root.PageLabels.Nums[2] == result.front_pages
         assert str(p.Root.Lang) == "fr"
         assert str(p.docinfo["/Title"]).startswith("Instructions nautiques C99")
+
+
+def test_books_over_a_few_pages_take_the_long_book_path(rendered):
+    from pdfgen_pipeline.render.pdf import default_workers
+
+    def seconds(key: str) -> dict:
+        return rendered[key][1]["documents"][0]["layout_seconds"]
+
+    # c99 (24 pages) is laid out by the workers when there are CPUs for them; g9 (12 pages) in one process
+    assert ("body_groups" in seconds("c99")) == (default_workers() > 1)
+    assert "body_groups" not in seconds("g9") and "layout_body" in seconds("g9")
